@@ -1,0 +1,3 @@
+"""Root conftest: loads the shared fixture plugin for every test folder."""
+
+pytest_plugins = ["tests.plugin"]

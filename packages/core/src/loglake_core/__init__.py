@@ -1,0 +1,7 @@
+"""Contracts shared by every loglake package."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

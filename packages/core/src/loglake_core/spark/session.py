@@ -1,0 +1,131 @@
+"""Build a SparkSession configured for loglake: Delta, Kafka, S3 (s3a) and the jars.
+
+On a cluster that already has a session (AWS Glue, Databricks, EMR) ``get_or_create``
+returns that session and only sets what is missing at run time; locally it builds a
+``local[*]`` session with the jars that ``loglake jars fetch`` put in the jars folder.
+
+Example:
+    >>> spark = build_spark_session("loglake-etl", master="local[2]")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from loglake_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+ENV_JARS_DIR: Final = "LOGLAKE_JARS_DIR"
+ENV_SPARK_JARS: Final = "LOGLAKE_SPARK_JARS"
+ENV_S3_ENDPOINT: Final = "LOGLAKE_S3_ENDPOINT"
+DEFAULT_JARS_DIR: Final = "~/.cache/loglake/jars"
+
+DELTA_CONF: Final[Mapping[str, str]] = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+LOCAL_CONF: Final[Mapping[str, str]] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "4",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.databricks.delta.autoCompact.enabled": "false",
+    "spark.hadoop.fs.s3a.path.style.access": "true",
+    "spark.hadoop.fs.s3a.aws.credentials.provider": (
+        "org.apache.hadoop.fs.s3a.auth.TemporaryAWSCredentialsProvider,"
+        "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider,"
+        "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
+    ),
+}
+
+
+def jars_dir() -> Path:
+    """The folder holding one sub-folder of jars per classpath (spark, kafka, s3proxy)."""
+    return Path(os.path.expanduser(os.environ.get(ENV_JARS_DIR, DEFAULT_JARS_DIR)))
+
+
+def spark_jars() -> list[str]:
+    """Jars to add to Spark's classpath: ``$LOGLAKE_SPARK_JARS`` or ``<jars dir>/spark/*.jar``.
+
+    Raises:
+        ConfigError: when no jar is found, with the command that fetches them.
+    """
+    listed = os.environ.get(ENV_SPARK_JARS)
+    if listed:
+        return [j for j in listed.split(",") if j]
+    found = sorted(glob.glob(str(jars_dir() / "spark" / "*.jar")))
+    if not found:
+        raise ConfigError(
+            f"no Spark jars in {jars_dir() / 'spark'}; run `loglake jars fetch` "
+            f"(or set {ENV_JARS_DIR} to the folder that holds them)"
+        )
+    return found
+
+
+def s3a_conf(endpoint: str | None) -> dict[str, str]:
+    """Hadoop settings that point ``s3a://`` at an S3 API server (none for AWS itself)."""
+    if not endpoint:
+        return {}
+    return {
+        "spark.hadoop.fs.s3a.endpoint": endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_REGION", "us-east-1"),
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+        "spark.hadoop.fs.s3a.change.detection.mode": "none",
+    }
+
+
+def build_spark_session(
+    app_name: str,
+    *,
+    master: str | None = None,
+    jars: list[str] | None = None,
+    s3_endpoint: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Return a SparkSession with Delta, the Kafka connector and s3a configured.
+
+    Args:
+        app_name: Spark application name.
+        master: Spark master; ``None`` keeps the one given by spark-submit, or ``local[2]``
+            when there is none.
+        jars: jars to add; ``None`` means ``spark_jars()`` for a local master and none
+            when a cluster manager already provides them.
+        s3_endpoint: S3 API endpoint for ``s3a://`` paths (``$LOGLAKE_S3_ENDPOINT``).
+        conf: extra settings, applied last.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    submitted = _launched_by_spark_submit()
+    if master or not submitted:
+        builder = builder.master(master or "local[2]")
+    settings: dict[str, str] = {**DELTA_CONF, **LOCAL_CONF}
+    if jars is None and not submitted:
+        jars = spark_jars()
+    if jars:
+        settings["spark.jars"] = ",".join(jars)
+    settings.update(s3a_conf(s3_endpoint or os.environ.get(ENV_S3_ENDPOINT)))
+    settings.update(conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _launched_by_spark_submit() -> bool:
+    """Whether spark-submit (or a cluster) started this Python process and owns the JVM."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ

@@ -1,0 +1,7 @@
+"""Batch ETL: raw zone to processed metrics."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

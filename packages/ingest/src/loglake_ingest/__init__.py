@@ -1,0 +1,7 @@
+"""Streaming ingest: Kafka to the raw zone."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,7 @@
+"""The Lambda orchestrator of the ETL job."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

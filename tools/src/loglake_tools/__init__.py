@@ -1,0 +1,7 @@
+"""The loglake command line and local stack."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]
