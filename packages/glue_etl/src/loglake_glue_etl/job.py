@@ -1,0 +1,166 @@
+"""The ETL run: read raw dates, clean, aggregate, check the gates, replace the dates.
+
+``run_etl`` is the one Python API (used by the entry point, the CLI, tests and the
+benchmark); reading and writing live here, every transformation in ``transforms``.
+
+Example:
+    >>> result = run_etl(spark, "file:///tmp/lake", [date(2026, 11, 1)])  # doctest: +SKIP
+    >>> result.rows_written["page_metrics_daily"]  # doctest: +SKIP
+    240
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import date
+from typing import TYPE_CHECKING
+
+from pyspark import StorageLevel
+
+from loglake_core.layout import LakeLayout
+from loglake_glue_etl.errors import EtlError, InjectedFailureError, QualityGateError
+from loglake_glue_etl.quality import (
+    check_row_counts,
+    check_stats,
+    errors_hourly_stats,
+    page_metrics_stats,
+)
+from loglake_glue_etl.result import EtlResult
+from loglake_glue_etl.transforms import (
+    annotate_rows,
+    clean_events,
+    errors_hourly,
+    page_metrics_daily,
+    row_counts,
+    select_dates,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+logger = logging.getLogger(__name__)
+
+PAGE_METRICS_TABLE = "page_metrics_daily"
+ERRORS_HOURLY_TABLE = "errors_hourly"
+
+
+def run_etl(
+    spark: SparkSession,
+    lake: LakeLayout | str,
+    dates: Iterable[date],
+    *,
+    expected_dates: Iterable[date] | None = None,
+    fail: bool = False,
+) -> EtlResult:
+    """Recompute both processed tables for ``dates`` and replace those dates.
+
+    Args:
+        spark: the session (Delta configured).
+        lake: the lake, or its base URI.
+        dates: the dates to recompute.
+        expected_dates: dates that must have rows; ``None`` means every date of ``dates``.
+        fail: raise ``InjectedFailureError`` before reading anything (tests, demos).
+
+    Returns:
+        The result (status ``"ok"``).
+
+    Raises:
+        QualityGateError: a gate failed; nothing was written.
+        EtlError: the raw table is missing or unreadable, or no date was given.
+    """
+    started = time.monotonic()
+    layout = lake if isinstance(lake, LakeLayout) else LakeLayout.from_uri(lake)
+    chosen = sorted(set(dates))
+    if not chosen:
+        raise EtlError("no dates to process; pass at least one date")
+    expected = set(chosen if expected_dates is None else expected_dates)
+    if fail:
+        raise InjectedFailureError(
+            "failure injected on purpose (LOGLAKE_ETL_FAIL=1 or --fail); nothing was written"
+        )
+    logger.info("ETL of %d date(s) %s..%s in %s", len(chosen), chosen[0], chosen[-1], layout.base)
+
+    annotated = (
+        read_raw(spark, layout)
+        .transform(select_dates(chosen))
+        .transform(annotate_rows)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    pages: DataFrame | None = None
+    errors: DataFrame | None = None
+    try:
+        counts = {r["event_date"]: r.asDict() for r in annotated.transform(row_counts).collect()}
+        cleaned = annotated.transform(clean_events)
+        pages = cleaned.transform(page_metrics_daily).persist(StorageLevel.MEMORY_AND_DISK)
+        errors = cleaned.transform(errors_hourly).persist(StorageLevel.MEMORY_AND_DISK)
+        page_stats = [r.asDict() for r in page_metrics_stats(pages).collect()]
+        error_stats = [r.asDict() for r in errors_hourly_stats(errors).collect()]
+        kept = {d: int(c["rows_after_dedup"]) for d, c in counts.items()}
+        failures = (
+            check_row_counts(kept, expected)
+            + check_stats(PAGE_METRICS_TABLE, page_stats)
+            + check_stats(ERRORS_HOURLY_TABLE, error_stats)
+        )
+        if failures:
+            raise QualityGateError(failures)
+        replace_dates(pages, layout.processed_page_metrics, chosen)
+        replace_dates(errors, layout.processed_errors_hourly, chosen)
+    finally:
+        for frame in (annotated, pages, errors):
+            if frame is not None:
+                frame.unpersist()
+
+    result = EtlResult(
+        status="ok",
+        dates=[d.isoformat() for d in chosen],
+        rows_read=sum(int(c["rows_read"]) for c in counts.values()),
+        rows_outside_date=sum(int(c["rows_outside_date"]) for c in counts.values()),
+        duplicates_dropped=sum(int(c["duplicates_dropped"]) for c in counts.values()),
+        rows_after_dedup=sum(kept.values()),
+        rows_written={
+            PAGE_METRICS_TABLE: sum(int(s["rows"]) for s in page_stats),
+            ERRORS_HOURLY_TABLE: sum(int(s["rows"]) for s in error_stats),
+        },
+        rows_by_date={d.isoformat(): kept.get(d, 0) for d in chosen},
+        duration_seconds=round(time.monotonic() - started, 3),
+        lake=layout.base,
+    )
+    logger.info("ETL done: %s", result.to_json())
+    return result
+
+
+def read_raw(spark: SparkSession, lake: LakeLayout) -> DataFrame:
+    """The raw events Delta table.
+
+    Raises:
+        EtlError: when there is no Delta table at ``lake.raw_events``.
+    """
+    from pyspark.errors import AnalysisException
+
+    try:
+        return spark.read.format("delta").load(lake.raw_events)
+    except AnalysisException as exc:
+        raise EtlError(
+            f"cannot read the raw events table at {lake.raw_events}: "
+            f"{str(exc).splitlines()[0]}; run ingest first or check --lake"
+        ) from exc
+
+
+def replace_dates(df: DataFrame, path: str, dates: list[date]) -> None:
+    """Overwrite exactly ``dates`` of the Delta table at ``path`` with ``df`` (one file a date).
+
+    Delta's ``replaceWhere`` makes this one atomic commit: readers see the old or the
+    new rows of those dates, never both, and other dates are untouched.
+    """
+    condition = "event_date IN ({})".format(", ".join(f"DATE'{d.isoformat()}'" for d in dates))
+    (
+        df.repartition("event_date")
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", condition)
+        .partitionBy("event_date")
+        .save(path)
+    )
+    logger.info("replaced %s in %s", condition, path)
