@@ -1,4 +1,8 @@
-"""The Lambda orchestrator of the ETL job."""
+"""The Lambda orchestrator of the ETL job.
+
+The handler is ``loglake_orchestrator.handler.handler``; the state machine is
+:class:`loglake_orchestrator.machine.Orchestrator`.
+"""
 
 from __future__ import annotations
 
