@@ -124,7 +124,14 @@ class Orchestrator:
             if finished.get("action") != "succeeded":
                 return finished
             # Success: go on and start the next dates in the same tick.
-            state = self.store.get_job_state(self.job)
+            following = self._next(self.store.get_job_state(self.job), now)
+            if following.get("action") in ("idle", "running", "starting"):
+                return finished
+            return {**following, "finished": finished}
+        return self._next(state, now)
+
+    def _next(self, state: JobState, now: datetime) -> dict[str, Any]:
+        """The tick's second half: release an expired claim, retry, or start new dates."""
         if state.status == JobStatus.STARTING:
             claimed_at = state.claimed_at or now
             if now - claimed_at < timedelta(seconds=self.config.claim_ttl_seconds):
@@ -312,7 +319,8 @@ class Orchestrator:
             if item.status == DateStatus.RUNNING:  # a date dirtied meanwhile stays dirty
                 items.append(item.moved(DateStatus.PROCESSED, now=now, last_run_id=status.run_id))
                 done.append(item.day)
-        through = max([*done, *([state.processed_through] if state.processed_through else [])])
+        known = [*done, *([state.processed_through] if state.processed_through else [])]
+        through = max(known) if known else None
         idle = state.moved(
             JobStatus.IDLE, now=now, processed_through=through, dates=(), attempt=0, run_id=None,
             run_ids=(), claim_token=None, next_attempt_at=None, last_error=None,
@@ -327,7 +335,7 @@ class Orchestrator:
             "action": "succeeded",
             "run_id": status.run_id,
             "dates": _iso(done),
-            "processed_through": through.isoformat(),
+            "processed_through": through.isoformat() if through else None,
         }
 
     def _fail(
