@@ -20,7 +20,7 @@ of rank ``floor(q * (n - 1))`` (0-based) of the sorted values, so the estimate i
 Example:
     >>> h = histogram_of([120.0, 250.0, 250.0, 900.0])
     >>> round(percentile_from_histogram(h, 0.5), 1)
-    250.5
+    248.4
     >>> merge(h, {ZERO_BUCKET: 2})[ZERO_BUCKET]
     2
 """
@@ -90,7 +90,7 @@ def bucket_value(i: int) -> float:
 
     Example:
         >>> round(bucket_value(349), 3)
-        995.064
+        993.433
     """
     if i == ZERO_BUCKET:
         return 0.0
@@ -157,7 +157,7 @@ def percentile_from_histogram(hist: Mapping[int, int], q: float) -> float | None
 
     Example:
         >>> round(percentile_from_histogram({0: 1, 349: 3}, 0.9), 3)
-        995.064
+        993.433
     """
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"quantile must be within [0, 1], got {q!r}")
