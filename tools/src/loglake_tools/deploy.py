@@ -513,12 +513,10 @@ def deploy_stack(
         apply_change_set(cfn, cfg, wanted, body, label="pipeline")
     if cfg.dry_run:
         return {}
-    outputs = stack_outputs(cfn, cfg.stack_name)
-    if cfg.start_ingest and outputs.get("IngestJobName"):
-        start_ingest(
-            session.client("glue", endpoint_url=cfg.endpoint_url), outputs["IngestJobName"]
-        )
-    return outputs
+    if cfg.start_ingest:
+        glue = session.client("glue", endpoint_url=cfg.endpoint_url)
+        start_ingest(glue, f"{cfg.stack_name}-ingest")
+    return stack_outputs(cfn, cfg.stack_name)
 
 
 def stack_outputs(cfn: Any, name: str) -> dict[str, str]:
@@ -712,7 +710,7 @@ def deploy(
             template=template,
         )
         session, _ = aws_session(region, endpoint_url)
-        outputs = deploy_stack(session, cfg)
+        outputs = deploy_stack(session, cfg, build=build_artifacts)
     except LoglakeError as exc:
         raise click.ClickException(str(exc)) from exc
     for key, value in sorted(outputs.items()):
