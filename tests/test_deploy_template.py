@@ -109,7 +109,8 @@ def test_no_wildcard_actions(resources: dict[str, Any]) -> None:
     assert len(statements) >= 12
     for where, st in statements:
         for action in _as_list(st["Action"]):
-            assert action != "*" and not action.endswith(":*"), f"{where}: wildcard action {action}"
+            assert action != "*", where
+            assert not action.endswith(":*"), f"{where}: wildcard action {action}"
 
 
 def test_every_statement_is_scoped(resources: dict[str, Any]) -> None:
@@ -131,9 +132,8 @@ def test_every_statement_is_scoped(resources: dict[str, Any]) -> None:
                 # ListBucket on the bucket itself, limited to the lake prefix.
                 assert actions == {"s3:ListBucket"}, where
                 prefixes = st["Condition"]["StringLike"]["s3:prefix"]
-                assert {"Ref": "LakePrefix"} in prefixes and {
-                    "Fn::Sub": "${LakePrefix}/*"
-                } in prefixes
+                assert {"Ref": "LakePrefix"} in prefixes
+                assert {"Fn::Sub": "${LakePrefix}/*"} in prefixes
                 continue
             assert any(scope in text for scope in SCOPES), f"{where}: unscoped resource {text}"
 
@@ -156,7 +156,8 @@ def test_roles_touch_only_their_own_prefixes(resources: dict[str, Any]) -> None:
     assert writable("IngestRole") == {"raw/*", "_checkpoints/*", "_glue/*"}
     assert writable("EtlRole") == {"processed/*", "_glue/*"}
     assert readable("EtlRole") == {"raw/*", "_artifacts/*", "processed/*", "_glue/*"}
-    assert writable("OrchestratorRole") == set() and readable("OrchestratorRole") == set()
+    assert writable("OrchestratorRole") == set()
+    assert readable("OrchestratorRole") == set()
 
 
 def test_orchestrator_role_matches_what_it_calls(resources: dict[str, Any]) -> None:
@@ -189,7 +190,8 @@ def test_orchestrator_role_matches_what_it_calls(resources: dict[str, Any]) -> N
 
 def test_bucket_is_private_encrypted_tls_only_and_kept(resources: dict[str, Any]) -> None:
     bucket = resources["LakeBucket"]
-    assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["UpdateReplacePolicy"] == "Retain"
     props = bucket["Properties"]
     assert all(props["PublicAccessBlockConfiguration"].values())
     assert len(props["PublicAccessBlockConfiguration"]) == 4
@@ -207,7 +209,8 @@ def test_bucket_is_private_encrypted_tls_only_and_kept(resources: dict[str, Any]
         if "ExpirationInDays" in rule:
             assert rule["Prefix"] == {"Fn::Sub": "${LakePrefix}/_glue/temp/"}
     policy = resources["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    assert policy["Effect"] == "Deny" and policy["Principal"] == "*"
+    assert policy["Effect"] == "Deny"
+    assert policy["Principal"] == "*"
     assert policy["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
@@ -220,7 +223,8 @@ def test_control_table_on_demand_with_pitr(resources: dict[str, Any]) -> None:
 
 def test_glue_jobs(resources: dict[str, Any]) -> None:
     etl = resources["EtlJob"]["Properties"]
-    assert etl["GlueVersion"] == "6.0" and etl["Command"]["Name"] == "glueetl"
+    assert etl["GlueVersion"] == "6.0"
+    assert etl["Command"]["Name"] == "glueetl"
     assert etl["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
     assert etl["Timeout"] == {"Ref": "EtlTimeoutMinutes"}
     assert etl["WorkerType"] == {"Ref": "EtlWorkerType"}
@@ -232,7 +236,8 @@ def test_glue_jobs(resources: dict[str, Any]) -> None:
         "Fn::Sub": "s3://${LakeBucketName}/${ArtifactsPrefix}/glue/entrypoint.py"
     }
     ingest = resources["IngestJob"]["Properties"]
-    assert ingest["GlueVersion"] == "6.0" and ingest["Command"]["Name"] == "gluestreaming"
+    assert ingest["GlueVersion"] == "6.0"
+    assert ingest["Command"]["Name"] == "gluestreaming"
     assert ingest["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
     args = ingest["DefaultArguments"]
     assert {"--topic", "--lake", "--bootstrap", "--checkpoint", "--trigger-seconds"} <= set(args)
@@ -256,7 +261,8 @@ def test_lambda_and_rules(resources: dict[str, Any]) -> None:
     assert state["detail-type"] == ["Glue Job State Change"]
     for perm in ("SchedulePermission", "EtlStatePermission"):
         props = resources[perm]["Properties"]
-        assert props["Principal"] == "events.amazonaws.com" and "SourceArn" in props
+        assert props["Principal"] == "events.amazonaws.com"
+        assert "SourceArn" in props
 
 
 def test_alarms_and_alerts(resources: dict[str, Any]) -> None:
