@@ -103,7 +103,9 @@ def port_owner(port: int, host: str = "127.0.0.1") -> str | None:
     for conn in conns:
         if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
             continue
-        if conn.laddr.ip not in (host, "0.0.0.0", "::", "::1", "127.0.0.1"):
+        # Java listens on IPv6 sockets: 127.0.0.1 shows up as ::ffff:127.0.0.1.
+        ip = conn.laddr.ip.removeprefix("::ffff:")
+        if ip not in (host, "0.0.0.0", "::", "::1", "127.0.0.1"):
             continue
         if conn.pid is None:
             return "an unknown process"
