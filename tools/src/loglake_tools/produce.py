@@ -31,6 +31,8 @@ ENV_KAFKA_BOOTSTRAP: Final = "LOGLAKE_KAFKA_BOOTSTRAP"
 DEFAULT_BOOTSTRAP: Final = "127.0.0.1:19092"
 #: Records generated ahead of sending (bounds memory: ~300 bytes each).
 CHUNK_SIZE: Final = 100_000
+#: Seconds to wait for the broker's first answer before giving up.
+CONNECT_TIMEOUT: Final = 10.0
 #: Pacing granularity when a rate is set.
 PACE_EVERY: Final = 500
 
@@ -109,9 +111,11 @@ def produce_events(
 
     server = resolve_bootstrap(bootstrap)
     if create:
-        from loglake_tools.stack.kafka import create_topic
+        from loglake_tools.stack.kafka import create_topic, is_ready
 
         try:
+            if not is_ready(server, timeout=CONNECT_TIMEOUT):
+                raise ProduceError(f"no broker answers at {server}")
             create_topic(server, topic, partitions)
         except Exception as exc:
             raise ProduceError(
