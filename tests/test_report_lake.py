@@ -147,6 +147,29 @@ def build_sample_lake(root: Path, *, seed: int = 7) -> dict[str, Any]:
     }
 
 
+def put_sample_runs(table: str) -> list[str]:
+    """Create control table ``table`` (moto must be active) with three runs; return run ids."""
+    from dynamodb_json import json_util
+
+    from loglake_core.control import RunRecord
+    from loglake_core.control_store import ControlStore, default_client
+
+    store = ControlStore(table, client=default_client())
+    store.create_table_if_missing()
+    t0 = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+    runs = [
+        RunRecord("loglake-etl", "local-a", t0, DAYS, 1, "FAILED", "local",
+                  t0 + timedelta(seconds=4), "injected failure (LOGLAKE_ETL_FAIL_ONCE)"),
+        RunRecord("loglake-etl", "local-b", t0 + timedelta(seconds=9), DAYS, 2, "SUCCEEDED",
+                  "local", t0 + timedelta(seconds=40)),
+        RunRecord("loglake-etl", "local-c", t0 + timedelta(seconds=60), DAYS[-1:], 1,
+                  "SUCCEEDED", "local", t0 + timedelta(seconds=85)),
+    ]  # fmt: skip
+    for run in runs:
+        store.client.put_item(TableName=table, Item=json_util.dumps(run.to_item(), as_dict=True))
+    return [r.run_id for r in runs]
+
+
 @pytest.fixture(scope="module")
 def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return build_sample_lake(tmp_path_factory.mktemp("report-lake") / "lake")
@@ -165,7 +188,7 @@ def test_lake_counts_and_lake_only_reconciliation(sample_lake: dict[str, Any]) -
     assert counts.duplicates_dropped == DUPLICATES
     assert counts.batches == 2
     rows = reconcile(None, counts)
-    assert [r.ok for r in rows] == [True]
+    assert [r.ok for r in rows] == [True, True]
     assert rows[0].landed == sample_lake["events"] + sample_lake["quarantined"] + DUPLICATES
 
 
@@ -209,14 +232,26 @@ def test_reconcile_against_a_producer_summary() -> None:
 
     counts = LakeCounts(
         raw_rows=90, raw_distinct_ids=90, quarantined=7, batches=3,
+        raw_by_date={date(2026, 11, 26): 40, date(2026, 11, 27): 50},
         counters={"records_read": 102, "duplicates_dropped": 5},
     )  # fmt: skip
-    summary = {"total": 102, "valid": 90, "malformed": 7, "duplicate": 5}
+    summary = {
+        "events_total": 102, "valid": 90, "malformed": 7, "duplicates": 5,
+        "per_date": {"2026-11-26": 40, "2026-11-27": 50},
+    }  # fmt: skip
     rows = reconcile(summary, counts)
     assert all(r.ok for r in rows), rows
-    bad = reconcile({**summary, "malformed": 8, "total": 103}, counts)
+    assert [r.kind for r in rows][-2:] == [
+        "valid events dated 2026-11-26", "valid events dated 2026-11-27"
+    ]  # fmt: skip
+    bad = reconcile(
+        {**summary, "malformed": 8, "events_total": 103,
+         "per_date": {"2026-11-26": 41, "2026-11-27": 50}},
+        counts,
+    )  # fmt: skip
     assert [r.kind for r in bad if not r.ok] == [
-        "malformed records", "records read by ingest", "total"
+        "malformed records", "records read by ingest", "total produced",
+        "valid events dated 2026-11-26",
     ]  # fmt: skip
 
 
@@ -231,3 +266,36 @@ def test_missing_tables_read_as_empty(tmp_path: Path) -> None:
     data = load_report_data(reader, control_table="")
     assert data.page_days == []
     assert data.error_hours == []
+
+
+@pytest.mark.unit
+def test_run_history_newest_first_from_the_control_table(sample_lake: dict[str, Any]) -> None:
+    from moto import mock_aws
+
+    from loglake_tools.reconcile import LakeReader
+    from loglake_tools.report.data import load_report_data
+
+    with mock_aws():
+        ids = put_sample_runs("loglake-control-report")
+        data = load_report_data(
+            LakeReader.open(sample_lake["base"]), control_table="loglake-control-report"
+        )
+    assert [r["run_id"] for r in data.runs] == ids[::-1]
+    assert [r["status"] for r in data.runs] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+    assert data.runs[-1]["duration_s"] == 4.0
+    assert data.runs[-1]["dates"] == [d.isoformat() for d in DAYS]
+    assert data.runs_note is None
+
+
+@pytest.mark.unit
+def test_unreachable_control_table_is_a_note_not_a_failure(sample_lake: dict[str, Any]) -> None:
+    from moto import mock_aws
+
+    from loglake_tools.reconcile import LakeReader
+    from loglake_tools.report.data import load_report_data
+
+    with mock_aws():
+        data = load_report_data(LakeReader.open(sample_lake["base"]), control_table="missing")
+    assert data.runs == []
+    assert data.runs_note is not None
+    assert "missing" in data.runs_note

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_report_lake import build_sample_lake
+from tests.test_report_lake import build_sample_lake, put_sample_runs
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "report"
 CHARTS = ("tti-days", "tti-dist", "views-days", "errors-heatmap", "quarantine")
@@ -72,7 +72,13 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     root = tmp_path_factory.mktemp("render")
     lake = build_sample_lake(root / "lake")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    out = build_report(lake["base"], ARTIFACTS / "report.html", control_table="")
+    from moto import mock_aws
+
+    with mock_aws():
+        put_sample_runs("loglake-control-render")
+        out = build_report(
+            lake["base"], ARTIFACTS / "report.html", control_table="loglake-control-render"
+        )
     return out, lake
 
 
@@ -87,6 +93,8 @@ def test_report_is_one_self_contained_file(report_file: tuple[Path, dict[str, An
     assert f"{lake['events']:,}" in text  # summary card: events in raw
     assert "✓ equal" in text
     assert "✗ differs" not in text
+    assert text.count("local-a") == 1  # the failed run is in the history table
+    assert "injected failure" in text
 
 
 @pytest.mark.unit
@@ -107,7 +115,7 @@ def test_report_renders_in_chromium(
 
     png = ARTIFACTS / "report.png"
     png.unlink(missing_ok=True)
-    shot = _run_chromium(tmp_path, f"--screenshot={png}", "--window-size=1400,3000", url)
+    shot = _run_chromium(tmp_path, f"--screenshot={png}", "--window-size=1400,4200", url)
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert _console_messages(shot.stderr) == []
     data = png.read_bytes()

@@ -234,66 +234,53 @@ class ReconRow:
 
 
 def reconcile(summary: Mapping[str, Any] | None, counts: LakeCounts) -> list[ReconRow]:
-    """Compare the producer's summary with the lake, kind by kind.
+    """Compare the producer's summary with the lake, kind by kind and date by date.
 
     Args:
-        summary: the producer's summary (``produce_events`` return value), or ``None``
-            when unknown: then only the lake's own identity (records read = raw +
-            quarantined + duplicates) is checked.
+        summary: the producer's summary (``produce_events`` return value: ``events_total``,
+            ``valid``, ``malformed``, ``duplicates``, ``per_date``), or ``None`` when
+            unknown: then only the lake's own identity (records read = raw + quarantined
+            + duplicates dropped) is checked.
         counts: the lake's counts (`lake_counts`).
 
     Returns:
-        The rows of the reconciliation table; the last one is the total.
+        The rows of the reconciliation table: one per kind, the total, then one per
+        event date (valid events produced with that date against raw rows of that date).
     """
-    produced = _produced_by_kind(summary)
     dups = counts.duplicates_dropped
     total_landed = counts.raw_rows + counts.quarantined + (dups or 0)
-    rows = [
-        ReconRow("valid events (unique)", produced.get("valid"), counts.raw_rows, "raw/events"),
-        ReconRow(
-            "malformed records", produced.get("malformed"), counts.quarantined, "raw/quarantine"
-        ),
-        ReconRow(
-            "duplicates", produced.get("duplicate"), dups, "dropped by ingest (batch counters)"
-        ),
-        ReconRow(
-            "records read by ingest",
-            produced.get("total"),
-            counts.records_read,
-            "raw/_ingest_batches",
-        ),
-        ReconRow(
-            "total", produced.get("total"), total_landed, "raw + quarantined + duplicates dropped"
-        ),
-    ]
     if summary is None:
         # Without the producer's side, the lake must still balance on its own.
-        rows = [
-            ReconRow(
-                "records read by ingest",
-                counts.records_read,
-                total_landed,
-                "raw + quarantined + duplicates dropped",
-            ),
-        ]
+        return [
+            ReconRow("records read by ingest", counts.records_read, total_landed,
+                     "raw + quarantined + duplicates dropped"),
+            ReconRow("distinct event ids in raw", counts.raw_rows, counts.raw_distinct_ids,
+                     "raw/events (no duplicate landed)"),
+        ]  # fmt: skip
+    total = _count(summary, "events_total")
+    rows = [
+        ReconRow("valid events (unique)", _count(summary, "valid"), counts.raw_rows,
+                 "raw/events"),
+        ReconRow("malformed records", _count(summary, "malformed"), counts.quarantined,
+                 "raw/quarantine"),
+        ReconRow("duplicates (re-sends)", _count(summary, "duplicates"), dups,
+                 "dropped by ingest (batch counters)"),
+        ReconRow("records read by ingest", total, counts.records_read, "raw/_ingest_batches"),
+        ReconRow("total produced", total, total_landed,
+                 "raw + quarantined + duplicates dropped"),
+        ReconRow("distinct event ids in raw", _count(summary, "valid"),
+                 counts.raw_distinct_ids, "raw/events (no duplicate landed)"),
+    ]  # fmt: skip
+    per_date = summary.get("per_date") or {}
+    by_date = {d.isoformat(): n for d, n in counts.raw_by_date.items()}
+    for day in sorted(set(per_date) | set(by_date)):
+        rows.append(
+            ReconRow(f"valid events dated {day}", int(per_date.get(day, 0)),
+                     by_date.get(day, 0), f"raw/events event_date={day}")
+        )  # fmt: skip
     return rows
 
 
-def _produced_by_kind(summary: Mapping[str, Any] | None) -> dict[str, int]:
-    """Normalise the producer summary into ``valid``, ``malformed``, ``duplicate``, ``total``."""
-    if summary is None:
-        return {}
-    kinds = summary.get("kinds") or summary.get("per_kind") or summary
-    out: dict[str, int] = {}
-    for key, names in {
-        "valid": ("valid", "unique_valid", "valid_unique"),
-        "malformed": ("malformed", "invalid"),
-        "duplicate": ("duplicate", "duplicates"),
-        "total": ("total", "messages", "sent"),
-    }.items():
-        for name in names:
-            value = kinds.get(name, summary.get(name))
-            if isinstance(value, int):
-                out[key] = value
-                break
-    return out
+def _count(summary: Mapping[str, Any], key: str) -> int | None:
+    value = summary.get(key)
+    return int(value) if isinstance(value, int) else None

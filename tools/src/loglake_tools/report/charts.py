@@ -35,11 +35,16 @@ FONT: Final = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 
 
 def _layout(
-    fig: go.Figure, *, height: int, title: str | None = None, legend_y: float = 1.04
+    fig: go.Figure,
+    *,
+    height: int,
+    title: str | None = None,
+    legend_y: float = 1.04,
+    top: int = 70,
 ) -> go.Figure:
     fig.update_layout(
         height=height,
-        margin={"l": 60, "r": 20, "t": 70, "b": 50},
+        margin={"l": 60, "r": 20, "t": top, "b": 50},
         template="plotly_white",
         font={"family": FONT, "size": 12},
         title={"text": title} if title else None,
@@ -150,14 +155,14 @@ def error_heatmap(data: ReportData) -> go.Figure | None:
             z=z,
             text=text,
             colorscale="YlOrRd",
-            colorbar={"title": {"text": "error %"}},
+            colorbar={"title": {"text": "error %"}, "thickness": 14},
             hovertemplate="%{y}<br>%{x} UTC<br>%{z:.2f}% (%{text})<extra></extra>",
             xgap=1,
             ygap=1,
         )
     )
     fig.update_xaxes(type="category", nticks=12, title_text="hour (UTC)")
-    return _layout(fig, height=max(260, 60 + 34 * len(services)))
+    return _layout(fig, height=max(300, 140 + 40 * len(services)), top=20)
 
 
 def quarantine_reasons(data: ReportData) -> go.Figure | None:
@@ -180,7 +185,8 @@ def quarantine_reasons(data: ReportData) -> go.Figure | None:
         )
     )
     fig.update_xaxes(title_text="quarantined records")
-    return _layout(fig, height=max(220, 60 + 30 * len(items)))
+    fig.update_layout(showlegend=False)
+    return _layout(fig, height=max(220, 80 + 30 * len(items)), top=20)
 
 
 def views_per_day(data: ReportData, *, n_pages: int = 8) -> go.Figure | None:

@@ -244,52 +244,32 @@ def raw_events_per_hour(reader: LakeReader) -> dict[tuple[datetime, str], int]:
 def load_run_history(
     table_name: str, *, job_name: str, endpoint: str | None = None, client: Any = None
 ) -> list[dict[str, Any]]:
-    """The run items (``pk = job#<job>``, ``sk`` starting ``run#``) of the control table.
+    """The job's run history from the control table (``job#<job>`` / ``run#...`` items).
 
     Returns:
-        One plain dict per run (DynamoDB types converted to Python), newest first.
+        One plain dict per run, newest first: run id, status, dates, attempt, runner,
+        start and end (UTC), duration in seconds and the error, if any.
     """
-    from boto3.dynamodb.types import TypeDeserializer
+    from loglake_core.control_store import ControlStore, default_client
 
-    if client is None:
-        import boto3
-
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=endpoint,
-            region_name=os.environ.get("AWS_REGION", "us-east-1"),
+    store = ControlStore(table_name, client=client or default_client(endpoint))
+    runs = []
+    for run in reversed(store.list_runs(job_name)):
+        duration = (run.ended_at - run.started_at).total_seconds() if run.ended_at else None
+        runs.append(
+            {
+                "run_id": run.run_id,
+                "status": run.status,
+                "dates": [d.isoformat() for d in run.dates],
+                "attempt": run.attempt,
+                "runner": run.runner,
+                "started_at": run.started_at,
+                "ended_at": run.ended_at,
+                "duration_s": round(duration, 1) if duration is not None else None,
+                "error": run.error,
+            }
         )
-    deser = TypeDeserializer()
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table_name,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :run)",
-        "ExpressionAttributeValues": {":pk": {"S": f"job#{job_name}"}, ":run": {"S": "run#"}},
-        "ScanIndexForward": False,
-    }
-    while True:
-        page = client.query(**kwargs)
-        for raw in page.get("Items", []):
-            items.append({k: _plain(deser.deserialize(v)) for k, v in raw.items()})
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return items
-
-
-def _plain(value: Any) -> Any:
-    """Turn DynamoDB's Decimal/set values into ints, floats and sorted lists."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, set | frozenset):
-        return sorted(_plain(v) for v in value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+    return runs
 
 
 def _as_histogram(value: Any) -> dict[int, int]:

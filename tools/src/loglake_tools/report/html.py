@@ -108,8 +108,8 @@ def render_html(data: ReportData, *, recon: Sequence[ReconRow] | None = None) ->
         ),
         _section(
             "Error rate per service and hour",
-            "Events of level error/fatal (or error events) over all events of the service "
-            "in that UTC hour, from processed/errors_hourly.",
+            "Error signals (error events, level error/fatal, or HTTP status >= 400; from "
+            "processed/errors_hourly) over all raw events of the service in that UTC hour.",
             _chart("errors-heatmap", figures["errors-heatmap"]),
         ),
         _section(
