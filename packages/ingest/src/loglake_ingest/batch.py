@@ -1,0 +1,209 @@
+"""The ``foreachBatch`` writer: one micro-batch -> raw, quarantine, reconciliation row.
+
+Each write is a Delta append with ``txnAppId`` (stable per checkpoint) and
+``txnVersion`` (the batch id). When a crash makes Spark run a batch again, Delta skips
+every write that already committed for that batch id, so each Kafka record lands
+exactly once in raw or in quarantine, and the reconciliation row is written once.
+
+The batch is persisted once (memory and disk) so the de-dup operator upstream runs once
+per batch, and is repartitioned by ``event_date`` so a batch writes one file per date
+touched, split only above the target file size.
+
+Example:
+    >>> writer = BatchWriter(spark, config)  # doctest: +SKIP
+    >>> query = stream.writeStream.foreachBatch(writer).start()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from loglake_ingest.reconcile import BatchCounts
+from loglake_ingest.source import Offsets, batch_offsets, records_in_range
+from loglake_ingest.tables import QUARANTINE_PARTITION, RAW_PARTITION, batches_schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from loglake_ingest.config import IngestConfig
+    from loglake_ingest.progress import ProgressRecorder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunTotals:
+    """Running totals of one run of the job (this process only)."""
+
+    batches: int = 0
+    records_read: int = 0
+    valid_written: int = 0
+    quarantined: int = 0
+    duplicates_dropped: int = 0
+    first_batch_id: int | None = None
+    last_batch_id: int | None = None
+    dirty_dates: set[Any] = field(default_factory=set)
+
+    def add(self, counts: BatchCounts) -> None:
+        """Add one batch."""
+        self.batches += 1
+        self.records_read += counts.records_read
+        self.valid_written += counts.valid_written
+        self.quarantined += counts.quarantined
+        self.duplicates_dropped += counts.duplicates_dropped
+        if self.first_batch_id is None:
+            self.first_batch_id = counts.batch_id
+        self.last_batch_id = counts.batch_id
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """PySpark returns naive local-time datetimes; make them aware UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return datetime.fromtimestamp(value.timestamp(), UTC)
+
+
+def _offsets_json(offsets: Offsets) -> str | None:
+    if not offsets:
+        return None
+    return json.dumps({t: {str(p): o for p, o in sorted(v.items())} for t, v in offsets.items()})
+
+
+class BatchWriter:
+    """Callable for ``DataStreamWriter.foreachBatch``.
+
+    Args:
+        spark: the session.
+        config: the job's configuration.
+        progress: control-table recorder, or ``None`` to skip control-table updates.
+        read_offsets: whether to read each batch's Kafka offsets from the checkpoint
+            (off for non-Kafka sources in tests; ``records_read`` is then the rows seen).
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        config: IngestConfig,
+        progress: ProgressRecorder | None = None,
+        *,
+        read_offsets: bool = True,
+    ) -> None:
+        self.spark = spark
+        self.config = config
+        self.layout = config.layout
+        self.progress = progress
+        self.read_offsets = read_offsets
+        self.totals = RunTotals()
+        self.counts: dict[int, BatchCounts] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ entry point
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        """Write one micro-batch (idempotent per ``batch_id``)."""
+        from pyspark import StorageLevel
+
+        started = datetime.now(UTC)
+        start, end = (
+            batch_offsets(self.spark, self.config.checkpoint_uri, batch_id)
+            if self.read_offsets
+            else ({}, {})
+        )
+        batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            counts = self._count(batch, batch_id, start, end)
+            counts.check()
+            if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
+                return
+            if counts.valid_written:
+                self._write_raw(batch, batch_id)
+            if counts.quarantined:
+                self._write_quarantine(batch, batch_id)
+            self._write_batch_row(counts, start, end, started)
+        finally:
+            batch.unpersist()
+        if self.progress is not None:
+            dirtied = self.progress.record(counts, started)
+            self.totals.dirty_dates.update(dirtied)
+        with self._lock:
+            self.counts[batch_id] = counts
+            self.totals.add(counts)
+        logger.info(
+            "batch %d: read %d, valid %d, quarantined %d, duplicates %d, dates %s",
+            batch_id,
+            counts.records_read,
+            counts.valid_written,
+            counts.quarantined,
+            counts.duplicates_dropped,
+            ",".join(d.isoformat() for d in counts.event_dates) or "-",
+        )
+
+    # ------------------------------------------------------------------ steps
+    def _count(self, batch: DataFrame, batch_id: int, start: Offsets, end: Offsets) -> BatchCounts:
+        from pyspark.sql import functions as sf
+
+        valid = sf.col("reason_code").isNull()
+        row = batch.agg(
+            sf.count(sf.when(valid, 1)).alias("valid"),
+            sf.count(sf.when(~valid, 1)).alias("invalid"),
+            sf.max(sf.when(valid, sf.col("event_time"))).alias("max_event_time"),
+            sf.array_sort(sf.collect_set(sf.when(valid, sf.col("event_date")))).alias("dates"),
+        ).first()
+        assert row is not None  # an aggregate without grouping always returns one row
+        valid_n, invalid_n = int(row["valid"]), int(row["invalid"])
+        offsets_known = bool(end)
+        return BatchCounts(
+            batch_id=batch_id,
+            records_read=records_in_range(start, end) if offsets_known else valid_n + invalid_n,
+            valid_written=valid_n,
+            quarantined=invalid_n,
+            max_event_time=_utc(row["max_event_time"]),
+            event_dates=tuple(row["dates"] or ()),
+            offsets_known=offsets_known,
+        )
+
+    def _append(self, df: DataFrame, path: str, batch_id: int) -> None:
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", self.config.app_id)
+            .option("txnVersion", batch_id)
+            .option("maxRecordsPerFile", self.config.max_records_per_file)
+            .save(path)
+        )
+
+    def _write_raw(self, batch: DataFrame, batch_id: int) -> None:
+        from loglake_ingest.rows import raw_rows
+
+        rows = raw_rows(batch.filter("reason_code IS NULL"))
+        self._append(rows.repartition(RAW_PARTITION), self.layout.raw_events, batch_id)
+
+    def _write_quarantine(self, batch: DataFrame, batch_id: int) -> None:
+        from loglake_ingest.rows import quarantine_rows
+
+        rows = quarantine_rows(batch.filter("reason_code IS NOT NULL"))
+        self._append(rows.repartition(QUARANTINE_PARTITION), self.layout.raw_quarantine, batch_id)
+
+    def _write_batch_row(
+        self, counts: BatchCounts, start: Offsets, end: Offsets, started: datetime
+    ) -> None:
+        row = (
+            self.config.app_id,
+            counts.batch_id,
+            _offsets_json(start),
+            _offsets_json(end),
+            counts.records_read,
+            counts.valid_written,
+            counts.quarantined,
+            counts.duplicates_dropped,
+            counts.max_event_time,
+            list(counts.event_dates),
+            started,
+            datetime.now(UTC),
+        )
+        df = self.spark.createDataFrame([row], batches_schema()).coalesce(1)
+        self._append(df, self.layout.ingest_batches, counts.batch_id)

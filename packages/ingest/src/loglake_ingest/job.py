@@ -1,0 +1,256 @@
+"""The streaming ingest job: one query from Kafka to the raw zone, run until told to stop.
+
+``run_ingest(config)`` builds (or reuses) the SparkSession, creates the tables, starts
+one streaming query (Kafka -> validate -> de-dup -> ``foreachBatch`` writer) and waits:
+with ``available_now`` until the topics are drained, otherwise until SIGTERM/SIGINT,
+which stop the query between two batches. It returns an :class:`IngestRunSummary`.
+
+Example:
+    >>> summary = run_ingest(IngestConfig.resolve(topics=("events",), lake="/tmp/lake",
+    ...                                           bootstrap="127.0.0.1:19092", available_now=True))
+    ... # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Final
+
+from loglake_ingest.batch import BatchWriter
+from loglake_ingest.dedup import Validator, prepare_stream
+from loglake_ingest.errors import (
+    DataLossError,
+    IngestError,
+    QueryFailedError,
+    ReconciliationError,
+)
+from loglake_ingest.source import kafka_stream
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+    from loglake_ingest.config import IngestConfig
+    from loglake_ingest.progress import ProgressRecorder
+
+logger = logging.getLogger(__name__)
+
+QUERY_NAME: Final = "loglake-ingest"
+#: How often the main thread wakes up to look for a stop request or a failure.
+POLL_SECONDS: Final = 0.5
+#: Markers of Spark's Kafka data-loss failure (failOnDataLoss=true).
+DATA_LOSS_MARKERS: Final = ("KAFKA_DATA_LOSS", "data may have been lost", "dataLoss")
+
+
+@dataclass
+class IngestRunSummary:
+    """What one run of the job did (this process; a restarted run counts afresh)."""
+
+    batches: int = 0
+    records_read: int = 0
+    valid_written: int = 0
+    quarantined: int = 0
+    duplicates_dropped: int = 0
+    first_batch_id: int | None = None
+    last_batch_id: int | None = None
+    dirty_dates: list[date] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_by: str = "drained"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        out = asdict(self)
+        out["dirty_dates"] = [d.isoformat() for d in self.dirty_dates]
+        return out
+
+
+def default_validator(config: IngestConfig) -> Validator:
+    """The core Spark validator with the job's validation settings."""
+    from loglake_core.spark.rules import validate_values
+
+    validation = config.validation_config()
+
+    def validate(df: DataFrame) -> DataFrame:
+        return validate_values(df, "value", config=validation)
+
+    return validate
+
+
+def session_for(config: IngestConfig) -> SparkSession:
+    """Build (or reuse) the SparkSession for the job."""
+    from loglake_core.spark.session import build_spark_session
+
+    return build_spark_session(QUERY_NAME, master=config.master, s3_endpoint=config.s3_endpoint)
+
+
+def progress_recorder(config: IngestConfig) -> ProgressRecorder | None:
+    """The control-table recorder, or ``None`` when the control table is off."""
+    if config.control_table is None:
+        return None
+    from loglake_ingest.progress import ProgressRecorder
+
+    return ProgressRecorder.connect(
+        config.control_table, endpoint=config.aws_endpoint, stream=config.stream, job=config.job
+    )
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the run loop stops the query between two batches."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason = ""
+        self.error: BaseException | None = None
+
+    def request(self, reason: str, error: BaseException | None = None) -> None:
+        """Ask the job to stop after the current batch."""
+        if not self.event.is_set():
+            self.reason = reason
+            self.error = error
+            self.event.set()
+
+    def install(self) -> list[tuple[int, Any]]:
+        """Install signal handlers (main thread only); returns the previous ones."""
+        previous: list[tuple[int, Any]] = []
+        if threading.current_thread() is not threading.main_thread():
+            return previous
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous.append((sig, signal.getsignal(sig)))
+            signal.signal(sig, lambda signum, _frame: self.request(signal.Signals(signum).name))
+        return previous
+
+
+def start_query(
+    spark: SparkSession,
+    config: IngestConfig,
+    writer: BatchWriter,
+    *,
+    validator: Validator,
+    source: DataFrame | None = None,
+) -> StreamingQuery:
+    """Start the ingest query (Kafka unless ``source`` is given)."""
+    stream = kafka_stream(spark, config) if source is None else source
+    prepared = prepare_stream(
+        stream, validator=validator, window_seconds=config.dedup_window_seconds
+    )
+    out = (
+        prepared.writeStream.queryName(QUERY_NAME)
+        .foreachBatch(writer)
+        .option("checkpointLocation", config.checkpoint_uri)
+    )
+    if config.available_now:
+        out = out.trigger(availableNow=True)
+    else:
+        out = out.trigger(processingTime=f"{config.trigger_seconds} seconds")
+    return out.start()
+
+
+def _translate(exc: BaseException, config: IngestConfig) -> IngestError:
+    text = str(exc)
+    if any(marker in text for marker in DATA_LOSS_MARKERS):
+        return DataLossError(
+            f"Kafka no longer holds records the query has not read yet (topics "
+            f"{','.join(config.topics)}): retention deleted them or a topic was recreated. "
+            "Those records are lost for raw. To continue anyway, restart with a new "
+            "--checkpoint (and --starting-offsets earliest), or set failOnDataLoss=false "
+            f"knowingly. Spark said: {text.splitlines()[0][:500]}"
+        )
+    if isinstance(exc, IngestError):
+        return exc
+    if "ReconciliationError" in text:
+        detail = text.split("ReconciliationError:", 1)[-1].strip().splitlines()[0]
+        return ReconciliationError(detail)
+    return QueryFailedError(f"the ingest query failed: {text.splitlines()[0][:1000]}")
+
+
+def _wait(query: StreamingQuery, stop: StopFlag) -> None:
+    """Wait for the query to end, stopping it between batches once ``stop`` is set."""
+    while query.isActive:
+        if stop.event.is_set() and not query.status.get("isTriggerActive", False):
+            logger.info("stopping the ingest query (%s) between batches", stop.reason)
+            query.stop()
+            break
+        query.awaitTermination(POLL_SECONDS)
+
+
+def run_ingest(
+    config: IngestConfig,
+    *,
+    spark: SparkSession | None = None,
+    validator: Validator | None = None,
+    source: DataFrame | None = None,
+    install_signals: bool = True,
+) -> IngestRunSummary:
+    """Run the ingest job until it drains (``available_now``) or is stopped.
+
+    Args:
+        config: the job's configuration.
+        spark: a session to use (default: built from ``config``).
+        validator: the Spark validator (default: ``loglake_core.spark.rules``).
+        source: a streaming DataFrame shaped like Kafka's to read instead of Kafka.
+        install_signals: stop gracefully on SIGTERM/SIGINT.
+
+    Raises:
+        DataLossError: Kafka lost offsets the query still had to read.
+        ReconciliationError: a batch's counters did not add up.
+        QueryFailedError: the query failed for another reason.
+    """
+    from loglake_ingest.listener import IngestListener
+    from loglake_ingest.tables import ensure_tables
+
+    began = time.monotonic()
+    spark = spark or session_for(config)
+    ensure_tables(spark, config.layout)
+    writer = BatchWriter(spark, config, progress_recorder(config), read_offsets=source is None)
+    stop = StopFlag()
+    previous = stop.install() if install_signals else []
+    listener = IngestListener(
+        writer.counts, on_error=lambda err: stop.request("reconciliation failed", err)
+    )
+    spark.streams.addListener(listener)
+    summary = IngestRunSummary()
+    try:
+        query = start_query(
+            spark, config, writer, validator=validator or default_validator(config), source=source
+        )
+        listener.query_id = str(query.id)
+        logger.info(
+            "ingest query %s reading %s into %s (checkpoint %s)",
+            query.id,
+            ",".join(config.topics),
+            config.layout.base,
+            config.checkpoint_uri,
+        )
+        _wait(query, stop)
+        failure = query.exception()
+        if failure is not None:
+            raise _translate(failure, config)
+        # The last batch's progress reaches the listener asynchronously.
+        time.sleep(POLL_SECONDS)
+        if stop.error is not None:
+            raise stop.error
+        summary.stopped_by = stop.reason or ("drained" if config.available_now else "stopped")
+    except IngestError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, config) from exc
+    finally:
+        spark.streams.removeListener(listener)
+        for sig, handler in previous:
+            signal.signal(sig, handler)
+        totals = writer.totals
+        summary.batches = totals.batches
+        summary.records_read = totals.records_read
+        summary.valid_written = totals.valid_written
+        summary.quarantined = totals.quarantined
+        summary.duplicates_dropped = totals.duplicates_dropped
+        summary.first_batch_id = totals.first_batch_id
+        summary.last_batch_id = totals.last_batch_id
+        summary.dirty_dates = sorted(totals.dirty_dates)
+        summary.seconds = round(time.monotonic() - began, 3)
+    return summary

@@ -1,0 +1,109 @@
+"""The Delta tables ingest writes: raw/events, raw/quarantine and raw/_ingest_batches.
+
+Tables are created up front with the contract's schema and partitioning, so the first
+batch, an empty batch and a replay all see the same table. The event and quarantine
+schemas come from ``loglake_core.spark.schema``.
+
+Example:
+    >>> ensure_tables(spark, LakeLayout.from_uri("/tmp/lake"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import StructType
+
+    from loglake_core.layout import LakeLayout
+
+logger = logging.getLogger(__name__)
+
+RAW_PARTITION: Final = "event_date"
+QUARANTINE_PARTITION: Final = "ingest_date"
+
+
+def raw_events_schema() -> StructType:
+    """Schema of raw/events (the contract's event fields, then the ingest fields)."""
+    from loglake_core.spark.schema import raw_events_struct
+
+    return raw_events_struct()
+
+
+def quarantine_schema() -> StructType:
+    """Schema of raw/quarantine."""
+    from loglake_core.spark.schema import quarantine_struct
+
+    return quarantine_struct()
+
+
+def batches_schema() -> StructType:
+    """Schema of raw/_ingest_batches: one row per committed micro-batch."""
+    from pyspark.sql import types as st
+
+    return st.StructType(
+        [
+            st.StructField("app_id", st.StringType(), False),
+            st.StructField("batch_id", st.LongType(), False),
+            st.StructField("start_offsets", st.StringType(), True),
+            st.StructField("end_offsets", st.StringType(), True),
+            st.StructField("records_read", st.LongType(), False),
+            st.StructField("valid_written", st.LongType(), False),
+            st.StructField("quarantined", st.LongType(), False),
+            st.StructField("duplicates_dropped", st.LongType(), False),
+            st.StructField("max_event_time", st.TimestampType(), True),
+            st.StructField("event_dates", st.ArrayType(st.DateType(), False), False),
+            st.StructField("started_at", st.TimestampType(), False),
+            st.StructField("committed_at", st.TimestampType(), False),
+        ]
+    )
+
+
+def replays_schema() -> StructType:
+    """Schema of raw/_quarantine_replays: one row per record moved by a replay."""
+    from pyspark.sql import types as st
+
+    return st.StructType(
+        [
+            st.StructField("replay_id", st.StringType(), False),
+            st.StructField("replayed_at", st.TimestampType(), False),
+            st.StructField("kafka_topic", st.StringType(), False),
+            st.StructField("kafka_partition", st.IntegerType(), False),
+            st.StructField("kafka_offset", st.LongType(), False),
+            st.StructField("event_id", st.StringType(), True),
+            st.StructField("event_date", st.DateType(), True),
+            st.StructField("previous_reason_code", st.StringType(), True),
+            st.StructField("validator_version", st.StringType(), True),
+        ]
+    )
+
+
+def replays_path(layout: LakeLayout) -> str:
+    """Where replays of quarantined records are recorded."""
+    return layout.path("raw", "_quarantine_replays")
+
+
+def _create(spark: SparkSession, path: str, schema: StructType, partition: str | None) -> None:
+    from delta.tables import DeltaTable
+
+    # Delta compares the LOCATION with the Hadoop-qualified path: file:/x, not file:///x.
+    location = "file:/" + path[len("file:///") :] if path.startswith("file:///") else path
+    builder = DeltaTable.createIfNotExists(spark).location(location).addColumns(schema)
+    if partition:
+        builder = builder.partitionedBy(partition)
+    builder.execute()
+
+
+def ensure_tables(spark: SparkSession, layout: LakeLayout) -> None:
+    """Create the ingest tables that do not exist yet (idempotent)."""
+    _create(spark, layout.raw_events, raw_events_schema(), RAW_PARTITION)
+    _create(spark, layout.raw_quarantine, quarantine_schema(), QUARANTINE_PARTITION)
+    _create(spark, layout.ingest_batches, batches_schema(), None)
+    logger.info("ingest tables ready under %s", layout.base)
+
+
+def ensure_replays_table(spark: SparkSession, layout: LakeLayout) -> None:
+    """Create raw/_quarantine_replays if missing."""
+    _create(spark, replays_path(layout), replays_schema(), None)
