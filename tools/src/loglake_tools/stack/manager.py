@@ -187,8 +187,8 @@ def start_stack(
                     log_file=_log_file(state, service),
                 )
         except StackError:
-            for service, proc in started.items():
-                procs.stop_process(proc)
+            procs.stop_processes(list(started.values()))
+            for service in started:
                 pids.pop(service, None)
                 ctimes.pop(service, None)
             write_state(replace(state, pids=pids, create_times=ctimes))
@@ -311,16 +311,18 @@ def _stop_recorded(folder: Path, services: tuple[str, ...]) -> list[str]:
     if state is None:
         return []
     stopped: list[str] = []
+    running: list[psutil.Process] = []
     pids = dict(state.pids)
     ctimes = dict(state.create_times)
     for service in services:
         proc = running_process(state, service)
         if proc is not None:
             log.info("stopping %s (pid %s)", _LABELS[service], proc.pid)
-            procs.stop_process(proc)
+            running.append(proc)
             stopped.append(service)
         pids.pop(service, None)
         ctimes.pop(service, None)
+    procs.stop_processes(running)
     if pids:
         write_state(replace(state, pids=pids, create_times=ctimes))
     else:

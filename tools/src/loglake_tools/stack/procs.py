@@ -79,9 +79,20 @@ def process_if_alive(pid: int | None, create_time: float | None = None) -> psuti
 
 def stop_process(proc: psutil.Process, *, grace: float = STOP_GRACE_SECONDS) -> None:
     """Stop ``proc`` and its children: SIGTERM, wait up to ``grace`` seconds, then SIGKILL."""
-    try:
-        family = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
+    stop_processes([proc], grace=grace)
+
+
+def stop_processes(
+    processes: Sequence[psutil.Process], *, grace: float = STOP_GRACE_SECONDS
+) -> None:
+    """Stop several processes (and their children) at once, like `stop_process`."""
+    family: list[psutil.Process] = []
+    for proc in processes:
+        try:
+            family += [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    if not family:
         return
     for p in family:
         _signal(p, signal.SIGTERM)
