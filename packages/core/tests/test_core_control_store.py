@@ -116,8 +116,8 @@ def test_commit_is_conditional_on_version(store):
         store.commit(JobState(job="j").moved(JobStatus.STARTING, now=NOW, claim_token="b"))
     second = first.moved(JobStatus.RUNNING, now=NOW, run_id="jr_1")
     store.commit(second, dates=[DateItem(job="j", day=D1).moved(DateStatus.RUNNING, now=NOW)])
+    stale = DateItem(job="j", day=D1).moved(DateStatus.PROCESSED, now=NOW)
     with pytest.raises(ConflictError):
-        stale = DateItem(job="j", day=D1).moved(DateStatus.PROCESSED, now=NOW)
         store.commit(second.moved(JobStatus.IDLE, now=NOW), dates=[stale])
     # The failed transaction wrote nothing, not even the state part.
     assert store.get_job_state("j") == second
