@@ -203,6 +203,8 @@ def print_tables(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
     for line in machine_lines(result.get("machine", {})):
         console.print(line)
     for title, head, rows in tables(result):

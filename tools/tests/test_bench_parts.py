@@ -1,0 +1,73 @@
+"""Small parts of the benchmark suite: the Python consumer's parsing, machine info, the CLI."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from loglake_tools.bench import bench
+from loglake_tools.bench.baselines import _arrow_schema, _to_table
+from loglake_tools.bench.contenders import json_records, last_json
+from loglake_tools.bench.machine import kafka_version, machine_info
+
+pytestmark = pytest.mark.unit
+
+
+def test_python_consumer_parses_valid_and_counts_bad_records() -> None:
+    values = [
+        b'{"event_id":"a","event_time":"2026-11-01T10:00:00.5+01:00","event_type":"log",'
+        b'"service":"s","tti_ms":12.5,"attributes":{"k":"v"}}',
+        b'{"event_id":"b","event_time":1793527200000,"event_type":"log","service":"s"}',
+        b"not json",
+        b"[1, 2]",
+        b'{"event_id":"c","event_time":"2026-11-01T10:00:00Z","tti_ms":"slow"}',
+    ]
+    table, bad = _to_table(values, _arrow_schema())
+    assert bad == 3
+    assert table.num_rows == 2
+    assert table.column("event_id").to_pylist() == ["a", "b"]
+    assert str(table.column("event_date")[0]) == "2026-11-01"
+    assert table.schema.field("event_time").type.tz == "UTC"
+
+
+def test_machine_info_records_versions(tmp_path: object) -> None:
+    info = machine_info(probe_load=False)
+    assert info["cpu"]["logical_cores"] >= 1
+    assert info["memory_bytes"] > 0
+    assert info["versions"]["python"].count(".") == 2
+    assert "spark" in info["versions"]
+    assert info["load_before"] is None
+
+
+def test_kafka_version_from_jar_names(tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    (folder / "kafka_2.13-4.1.2.jar").write_text("")
+    (folder / "kafka-clients-4.1.2.jar").write_text("")
+    assert kafka_version(folder) == "4.1.2"
+    assert kafka_version(folder / "empty") is None
+
+
+def test_json_helpers(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert last_json('noise\n{"a": 1}\n{"b": 2}\ntrailing') == {"b": 2}
+    assert last_json("nothing") == {}
+    log = Path(str(tmp_path)) / "x.log"
+    log.write_text(
+        '2026 INFO loglake_ingest.progress: {"event": "ingest_batch", "batch_id": 0}\n'
+        "2026 INFO other: {not json ingest_batch}\n"
+        '{"event": "other"}\n'
+    )
+    assert json_records(log, "ingest_batch") == [{"event": "ingest_batch", "batch_id": 0}]
+
+
+def test_cli_lists_the_suites() -> None:
+    result = CliRunner().invoke(bench, ["--help"])
+    assert result.exit_code == 0
+    for name in ("ingest", "latency", "etl", "scaling", "all"):
+        assert name in result.output
+    help_all = CliRunner().invoke(bench, ["all", "--help"])
+    assert "--smoke" in help_all.output
+    assert "--large" in help_all.output
