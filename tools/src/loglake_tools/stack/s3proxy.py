@@ -48,11 +48,25 @@ def properties(root: Path, port: int, host: str = "127.0.0.1") -> str:
     return "".join(f"{k}={v}\n" for k, v in settings.items())
 
 
+def logback_xml() -> str:
+    """Logging of s3proxy: warnings only (logback's default is DEBUG for every library)."""
+    return """<configuration>
+  <appender name="out" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{36} - %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.gaul.s3proxy" level="INFO"/>
+  <root level="WARN"><appender-ref ref="out"/></root>
+</configuration>
+"""
+
+
 def start(root: Path, port: int, classpath: str) -> psutil.Process:
     """Start s3proxy detached; it logs to ``<state>/logs/s3proxy.log``."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     conf = root / "s3proxy.conf"
     conf.write_text(properties(root, port))
+    logback = root / "logback.xml"
+    logback.write_text(logback_xml())
     cmd = [
         java_bin(),
         "-Xms64m",
@@ -62,15 +76,14 @@ def start(root: Path, port: int, classpath: str) -> psutil.Process:
         "-XX:ReservedCodeCacheSize=64m",
         "-XX:+ExitOnOutOfMemoryError",
         "-Djava.awt.headless=true",
+        f"-Dlogback.configurationFile={logback}",
         "-cp",
         classpath,
         "org.gaul.s3proxy.Main",
         "--properties",
         str(conf),
     ]
-    return procs.spawn(
-        cmd, log_file=root.parent / "logs" / "s3proxy.log", cwd=root, env={"LOG_LEVEL": "warn"}
-    )
+    return procs.spawn(cmd, log_file=root.parent / "logs" / "s3proxy.log", cwd=root)
 
 
 def s3_client(endpoint: str, timeout: float = 30.0) -> Any:
