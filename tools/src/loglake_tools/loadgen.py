@@ -289,6 +289,9 @@ def _generate(
     country = "US"
     agent = USER_AGENTS[0]
     host = ""
+    extra = ""
+    key = b""
+    bisect_left = bisect.bisect_left
     lognormvariate = rnd.lognormvariate
     rand = rnd.random
     choice = rnd.choice
@@ -317,6 +320,10 @@ def _generate(
             country = COUNTRIES[min(int(lognormvariate(0, 1.0)), len(COUNTRIES) - 1)]
             agent = choice(USER_AGENTS)
             host = choice(HOSTS)
+            extra = f',"session_id":"{session_id}","country":"{country}"'
+            if user:
+                extra += f',"user_id":"{user}"'
+            key = session_id.encode()
         session_left -= 1
 
         ts = int(start_ms + i * step + rand() * 1000.0)
@@ -327,14 +334,12 @@ def _generate(
             )
             kind = KIND_LATE
         ts = min(ts, end_ms)
-        event_type = _pick(type_names, type_cdf, rand())
+        event_type = type_names[bisect_left(type_cdf, rand())]
         event_id = f"{run_id}-{i:010x}"
         # About one event in ten carries epoch milliseconds, like a backend logger would.
-        when = str(ts) if rand() < 0.1 else f'"{clock.iso(ts)}"'
+        iso = clock.iso(ts)
+        when = str(ts) if rand() < 0.1 else f'"{iso}"'
         common = f'"event_id":"{event_id}","event_time":{when},"event_type":"{event_type}"'
-        extra = f',"session_id":"{session_id}","country":"{country}"'
-        if user:
-            extra += f',"user_id":"{user}"'
 
         if event_type == "page_view":
             page = _page(page_zipf.draw(rnd), product_zipf, rnd, user or session_id)
@@ -372,7 +377,6 @@ def _generate(
             level, message = LOG_MESSAGES[int(rand() * len(LOG_MESSAGES))]
             body = f'{{{common},"service":"{service}","level":"{level}","message":"{message}"}}'
 
-        key = session_id.encode()
         value = body.encode()
         if len(recent) < DUPLICATE_WINDOW:
             recent.append((key, value))
@@ -381,7 +385,7 @@ def _generate(
         stats.events_total += 1
         stats.valid += 1
         stats.per_type[event_type] += 1
-        stats.per_date[clock.iso(ts)[:10]] += 1
+        stats.per_date[iso[:10]] += 1
         if kind == KIND_LATE:
             stats.late += 1
         yield key, value, kind

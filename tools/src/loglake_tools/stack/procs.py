@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a server gets to exit after SIGTERM before it is killed.
 STOP_GRACE_SECONDS: Final = 20.0
+#: A server's stdout log larger than this is rotated when the server starts again.
+ROTATE_BYTES: Final = 20 * 1024 * 1024
 #: Lines of a server's log shown when it fails to start.
 LOG_TAIL_LINES: Final = 40
 
@@ -44,6 +46,7 @@ def spawn(
         The psutil handle of the new process.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    _rotate(log_file)
     with open(log_file, "ab") as out:
         out.write(f"\n--- starting: {' '.join(cmd)}\n".encode())
         out.flush()
@@ -176,6 +179,15 @@ def wait_until(
                 f"last lines of {log_file}:\n{tail(log_file)}"
             )
         time.sleep(interval)
+
+
+def _rotate(log_file: Path) -> None:
+    """Move a log that outgrew `ROTATE_BYTES` to ``<name>.1`` before a new start appends."""
+    try:
+        if log_file.stat().st_size > ROTATE_BYTES:
+            os.replace(log_file, log_file.with_name(log_file.name + ".1"))
+    except FileNotFoundError:
+        pass
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
