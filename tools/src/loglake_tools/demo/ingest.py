@@ -154,6 +154,9 @@ class IngestProcess:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+        last_start = text.rfind("\n--- starting: ")
+        if last_start > 0:
+            text = text[last_start:]
         return "\n".join(text.strip().splitlines()[-lines:])
 
     def _closed(self) -> None:

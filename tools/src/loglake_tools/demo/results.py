@@ -98,15 +98,15 @@ def duckdb_one_liner(demo: Demo) -> str:
     if not layout.is_local:
         table_uri = "s3://" + table_uri.split("://", 1)[1]
         options = (
-            f", storage_options=dict(AWS_ENDPOINT_URL='{demo.state.s3_endpoint}', "
-            "AWS_ALLOW_HTTP='true', AWS_REGION='us-east-1', AWS_ACCESS_KEY_ID='testing', "
-            "AWS_SECRET_ACCESS_KEY='testing')"
+            f', storage_options=dict(AWS_ENDPOINT_URL="{demo.state.s3_endpoint}", '
+            'AWS_ALLOW_HTTP="true", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", '
+            'AWS_SECRET_ACCESS_KEY="testing")'
         )
     code = (
         "import duckdb, deltalake; "
-        f"pm = deltalake.DeltaTable('{table_uri}'{options}).to_pyarrow_dataset(); "
-        "duckdb.sql('SELECT event_date, page, sum(views) AS views, round(max(tti_p95)) AS p95_ms "
-        "FROM pm GROUP BY ALL ORDER BY event_date DESC, p95_ms DESC LIMIT 10').show()"
+        f'pm = deltalake.DeltaTable("{table_uri}"{options}).to_pyarrow_dataset(); '
+        'duckdb.sql("SELECT event_date, page, sum(views) AS views, round(max(tti_p95)) AS p95_ms '
+        'FROM pm GROUP BY ALL ORDER BY event_date DESC, p95_ms DESC LIMIT 10").show()'
     )
     return f"hatch run python -c {shlex.quote(code)}"
 

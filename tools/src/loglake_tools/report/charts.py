@@ -29,6 +29,10 @@ PALETTE: Final = (
     "#bcbd22",
     "#17becf",
 )
+#: Fewer views than this on a day leave a gap in the TTI lines (too noisy to plot).
+MIN_POINT_VIEWS: Final = 20
+#: Fewer events than this in an hour leave the heatmap cell blank.
+MIN_HOUR_EVENTS: Final = 20
 #: Consecutive 2%-wide histogram buckets drawn as one bar (1.02**8 ~ 17% wide).
 DISPLAY_BUCKET_SPAN: Final = 8
 FONT: Final = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
@@ -80,7 +84,7 @@ def tti_over_days(data: ReportData, *, n_pages: int = 8) -> go.Figure | None:
             fig.add_trace(
                 go.Scatter(
                     x=[d.day.isoformat() for d in days],
-                    y=[d.quantile(q) for d in days],
+                    y=[d.quantile(q) if d.views >= MIN_POINT_VIEWS else None for d in days],
                     name=page,
                     legendgroup=page,
                     showlegend=col == 1,
@@ -104,7 +108,7 @@ def tti_distribution(data: ReportData, *, n_pages: int = 5) -> go.Figure | None:
     """
     import plotly.graph_objects as go
 
-    slowest = data.slowest_pages(n_pages)
+    slowest = data.slowest_pages(n_pages, min_views=MIN_POINT_VIEWS)
     if not slowest:
         return None
     hists = data.page_histograms()
@@ -144,7 +148,7 @@ def error_heatmap(data: ReportData) -> go.Figure | None:
         tr: list[str] = []
         for h in hours:
             events, errors = cell.get((h, s), (0, 0))
-            zr.append(100.0 * errors / events if events else None)
+            zr.append(100.0 * errors / events if events >= MIN_HOUR_EVENTS else None)
             tr.append(f"{errors:,} errors / {events:,} events")
         z.append(zr)
         text.append(tr)

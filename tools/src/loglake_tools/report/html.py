@@ -53,17 +53,17 @@ section { background:#fff; border:1px solid var(--line); border-radius:10px;
           padding:18px 22px; margin:0 0 22px; }
 section h2 { margin:0 0 4px; font-size:19px; }
 section p.lead { margin:0 0 12px; color:var(--muted); font-size:14px; }
-.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(170px,1fr)); gap:12px;
+.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(135px,1fr)); gap:12px;
          margin:0 0 22px; }
 .card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:14px 16px; }
-.card .v { font-size:24px; font-weight:650; }
+.card .v { font-size:21px; font-weight:650; }
 .card .k { color:var(--muted); font-size:13px; }
 table { border-collapse:collapse; width:100%; font-size:13.5px; margin:6px 0 4px; }
 th, td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); }
 th { background:#f0f3f8; font-weight:600; }
 td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
 .ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; }
-.grid2 { display:grid; grid-template-columns: 1fr 1fr; gap:22px; }
+.grid2 { display:grid; grid-template-columns: 3fr 2fr; gap:22px; }
 .empty { color:var(--muted); font-style:italic; padding:12px 0; }
 .chart { min-height:200px; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
@@ -92,7 +92,8 @@ def render_html(data: ReportData, *, recon: Sequence[ReconRow] | None = None) ->
         _section(
             "Page speed: time to interactive per page over days",
             "TTI p50, p95 and p99 per day of the most viewed pages, from the processed "
-            "zone's mergeable histograms (services merged; within 1% of the exact value).",
+            "zone's mergeable histograms (services merged; within 1% of the exact value). "
+            f"Days with fewer than {charts.MIN_POINT_VIEWS} views of a page leave a gap.",
             _chart("tti-days", figures["tti-days"]) + _top_pages_table(data),
         ),
         _section(
@@ -109,7 +110,8 @@ def render_html(data: ReportData, *, recon: Sequence[ReconRow] | None = None) ->
         _section(
             "Error rate per service and hour",
             "Error signals (error events, level error/fatal, or HTTP status >= 400; from "
-            "processed/errors_hourly) over all raw events of the service in that UTC hour.",
+            "processed/errors_hourly) over all raw events of the service in that UTC hour. "
+            f"Hours with fewer than {charts.MIN_HOUR_EVENTS} events are left blank.",
             _chart("errors-heatmap", figures["errors-heatmap"]),
         ),
         _section(
@@ -118,9 +120,9 @@ def render_html(data: ReportData, *, recon: Sequence[ReconRow] | None = None) ->
             "dropped duplicate.",
             '<div class="grid2"><div>'
             + _recon_table(data, recon)
-            + _raw_by_date_table(data)
-            + "</div><div>"
+            + "</div><div><h3>Quarantined records per reason</h3>"
             + _chart("quarantine", figures["quarantine"], empty="nothing was quarantined")
+            + (_raw_by_date_table(data) if recon is None else "")
             + "</div></div>",
         ),
         _section(
@@ -213,7 +215,7 @@ def _top_pages_table(data: ReportData) -> str:
         return ""
     last = days[-1]
     rows = []
-    for page, _p95, views in data.slowest_pages(10, day=last):
+    for page, _p95, views in data.slowest_pages(10, day=last, min_views=charts.MIN_POINT_VIEWS):
         hist = data.page_histograms(last)[page]
         from loglake_core.histogram import percentile_from_histogram as pct
 
