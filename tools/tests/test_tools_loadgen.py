@@ -240,3 +240,20 @@ def test_bad_arguments_name_the_argument(kwargs, message):
 def test_naive_now_is_rejected_with_the_fix():
     with pytest.raises(ValueError, match=r"\+00:00"):
         generate_events(10, now=datetime(2026, 1, 1))
+
+
+def test_the_project_validator_agrees_with_every_label():
+    from loglake_core.validate import Rejection, validate
+
+    records, s = _run(
+        20_000, malformed_share=0.2, duplicate_share=0.05, late_share=0.1, days=3, seed=4
+    )
+    mismatches = []
+    for _key, value, kind in records:
+        result = validate(value, now=NOW)
+        got = result.code.value if isinstance(result, Rejection) else None
+        want = kind.split(":", 1)[1] if kind.startswith("malformed:") else None
+        if got != want:
+            mismatches.append((kind, got, value[:120]))
+    assert mismatches == []
+    assert len(s.malformed_by_reason) == len(MALFORMED_WEIGHTS)
