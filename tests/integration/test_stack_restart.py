@@ -65,5 +65,6 @@ def test_broker_restart_keeps_topics_and_messages(tmp_path):
         produce_events(bootstrap, "kept", 500, seed=2)
         assert _count(bootstrap, "kept") == 3500
     finally:
-        stop_stack(tmp_path)
+        stop_stack(tmp_path, purge=True)
     assert read_state(tmp_path) is None
+    assert not (tmp_path / "kafka").exists()

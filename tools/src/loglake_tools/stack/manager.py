@@ -268,7 +268,7 @@ def ensure_stack_up(
     ).state
 
 
-def stack_status(directory: str | Path | None = None, timeout: float = 2.0) -> dict[str, Any]:
+def stack_status(directory: str | Path | None = None, timeout: float = 5.0) -> dict[str, Any]:
     """The stack's status: per service whether it is up, its endpoint and pid.
 
     Returns:
