@@ -389,3 +389,63 @@ def test_cli_dry_run_and_destroy(session: boto3.Session, monkeypatch: pytest.Mon
     result = run("destroy", "--stack-name", STACK)
     assert result.exit_code == 1
     assert f"no stack named {STACK} in region us-east-1" in result.output
+
+
+# ---------------------------------------------------------------- the real build
+
+
+def test_build_artifacts_uses_the_real_builders(tmp_path: Path) -> None:
+    artifacts = dep.build_artifacts(tmp_path)
+    names = sorted(p.name for p in artifacts.glue_files)
+    assert names == sorted(GLUE_FILES)
+    with zipfile.ZipFile(artifacts.lambda_zip) as zf:
+        members = set(zf.namelist())
+    assert "loglake_orchestrator/handler.py" in members
+    assert not any(m.startswith("pyspark/") for m in members)
+    assert artifacts.version == dep.Artifacts(artifacts.glue_files, artifacts.lambda_zip).version
+
+
+def test_ingest_glue_script_keeps_only_ingest_options() -> None:
+    calls: list[list[str]] = []
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    script = dep.INGEST_GLUE_SCRIPT.replace("from loglake_ingest.cli import main", "")
+    namespace["main"] = lambda argv: calls.append(argv) or 0
+    glue_argv = [
+        "ingest_entry.py",
+        "--JOB_ID", "j_1",
+        "--topic", "events",
+        "--enable-metrics", "true",
+        "--conf", "spark.a=b --conf spark.c=d",
+        "--lake=s3://b/lake",
+        "--continuous-log-flag",
+        "--trigger-seconds", "60",
+        "--job", "st-etl",
+        "--JOB_RUN_ID", "jr_1",
+    ]  # fmt: skip
+    import sys
+
+    saved = sys.argv
+    sys.argv = glue_argv
+    try:
+        with pytest.raises(SystemExit) as done:
+            exec(compile(script, "ingest_entry.py", "exec"), namespace)
+    finally:
+        sys.argv = saved
+    assert done.value.code == 0
+    assert calls == [
+        [
+            "run",
+            "--topic",
+            "events",
+            "--lake=s3://b/lake",
+            "--trigger-seconds",
+            "60",
+            "--job",
+            "st-etl",
+        ]
+    ]
+    from loglake_ingest.cli import run_parser
+
+    # every option the stack passes is one the ingest CLI knows
+    known = {a for action in run_parser()._actions for a in action.option_strings}
+    assert set(dep.INGEST_OPTIONS) <= known

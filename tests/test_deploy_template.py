@@ -14,11 +14,25 @@ from typing import Any
 
 import pytest
 
-from loglake_tools.deploy import DEFAULT_TEMPLATE, MAX_TEMPLATE_BODY, template_parameters
+from loglake_tools.deploy import (
+    DEFAULT_TEMPLATE,
+    INGEST_OPTIONS,
+    MAX_TEMPLATE_BODY,
+    template_parameters,
+)
 
 pytestmark = pytest.mark.unit
 
 TEMPLATE = DEFAULT_TEMPLATE
+#: Job arguments that Glue itself reads (not the ingest CLI).
+GLUE_OWN_ARGS = (
+    "--datalake-formats",
+    "--conf",
+    "--additional-python-modules",
+    "--extra-jars",
+    "--TempDir",
+    "--enable-",
+)
 
 #: Actions that IAM cannot scope to a resource ARN; "*" is allowed for them only.
 NO_RESOURCE_LEVEL = {
@@ -240,7 +254,11 @@ def test_glue_jobs(resources: dict[str, Any]) -> None:
     assert ingest["Command"]["Name"] == "gluestreaming"
     assert ingest["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
     args = ingest["DefaultArguments"]
-    assert {"--topic", "--lake", "--bootstrap", "--checkpoint", "--trigger-seconds"} <= set(args)
+    script_options = {a for a in args if not a.startswith(GLUE_OWN_ARGS)}
+    # every option meant for the ingest CLI is one the Glue script passes on
+    assert script_options == set(INGEST_OPTIONS)
+    assert args["--job"] == {"Fn::Sub": "${AWS::StackName}-etl"}
+    assert args["--control-table"] == {"Ref": "ControlTable"}
     assert args["--checkpoint"] == {
         "Fn::Sub": "s3://${LakeBucketName}/${LakePrefix}/_checkpoints/ingest"
     }

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -53,6 +52,46 @@ MAX_TEMPLATE_BODY: Final = 51_200
 LAMBDA_ZIP_NAME: Final = "orchestrator-lambda.zip"
 INGEST_SCRIPT_NAME: Final = "ingest_entry.py"
 ETL_SCRIPT_NAME: Final = "entrypoint.py"
+#: Options of ``loglake_ingest.cli`` that the stack passes to the Glue streaming job.
+INGEST_OPTIONS: Final = (
+    "--topic",
+    "--lake",
+    "--bootstrap",
+    "--checkpoint",
+    "--trigger-seconds",
+    "--control-table",
+    "--stream",
+    "--job",
+    "--starting-offsets",
+)
+#: The Glue script of the ingest job. Glue hands a script its own arguments too (--JOB_ID,
+#: --TempDir, --enable-metrics, ...), which the ingest CLI would reject; this keeps only the
+#: ingest options and runs the same CLI as ``spark-submit spark_entry.py``.
+INGEST_GLUE_SCRIPT: Final = f"""\
+\"\"\"Glue streaming entry of loglake ingest (written by loglake deploy).\"\"\"
+
+import sys
+
+from loglake_ingest.cli import main
+
+KEEP = {INGEST_OPTIONS!r}
+
+
+def ingest_args(argv):
+    \"\"\"The ingest options among Glue's ``--key value`` / ``--key=value`` arguments.\"\"\"
+    out, i = [], 0
+    while i < len(argv):
+        name, eq, _ = argv[i].partition("=")
+        has_value = not eq and i + 1 < len(argv) and not argv[i + 1].startswith("--")
+        if name in KEEP:
+            out.extend(argv[i : i + 2] if has_value else argv[i : i + 1])
+        i += 2 if has_value else 1
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main(["run", *ingest_args(sys.argv[1:])]))
+"""
 #: Extra PyPI requirement of the ingest job on Glue (the control-table client).
 INGEST_EXTRA_MODULES: Final = ("dynamodb-json>=1.4.2",)
 #: Parameters that ``loglake deploy`` sets itself; ``--param`` may not override them.
@@ -257,7 +296,7 @@ def build_artifacts(out_dir: Path) -> Artifacts:
 
     Uses ``loglake_tools.build.build_glue_artifacts`` and
     ``loglake_tools.lambda_zip.build_lambda_zip``; adds the ingest wheel (if the Glue build did
-    not) and the ingest entry script ``loglake_ingest/spark_entry.py`` as ``ingest_entry.py``.
+    not) and ``ingest_entry.py``, the Glue script of the streaming job (``INGEST_GLUE_SCRIPT``).
     """
     from loglake_tools.build import build_glue_artifacts
     from loglake_tools.lambda_zip import build_lambda_zip
@@ -272,11 +311,8 @@ def build_artifacts(out_dir: Path) -> Artifacts:
         )
     if not any(p.name == ETL_SCRIPT_NAME for p in glue):
         raise DeployError(f"the Glue build made no {ETL_SCRIPT_NAME} (the ETL job's script)")
-    spec = importlib.util.find_spec("loglake_ingest.spark_entry")
-    if spec is None or spec.origin is None:
-        raise DeployError("loglake_ingest.spark_entry is missing; install the ingest package")
     script = out_dir / "glue" / INGEST_SCRIPT_NAME
-    shutil.copyfile(spec.origin, script)
+    script.write_text(INGEST_GLUE_SCRIPT, encoding="utf-8")
     glue.append(script)
     lambda_zip = Path(build_lambda_zip(out_dir / LAMBDA_ZIP_NAME))
     return Artifacts(glue_files=tuple(glue), lambda_zip=lambda_zip)
