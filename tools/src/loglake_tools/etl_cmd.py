@@ -60,7 +60,7 @@ def etl(
     fail: bool,
 ) -> None:
     """Recompute processed/page_metrics_daily and processed/errors_hourly for some dates."""
-    from loglake_glue_etl.config import EtlConfig
+    from loglake_glue_etl.config import EtlConfig, local_spark_conf
 
     try:
         config = EtlConfig.create(
@@ -85,7 +85,9 @@ def etl(
     from loglake_glue_etl.entrypoint import EXIT_OK, execute
 
     try:
-        spark = build_spark_session("loglake-etl", master=master, s3_endpoint=config.s3_endpoint)
+        spark = build_spark_session(
+            "loglake-etl", master=master, s3_endpoint=config.s3_endpoint, conf=local_spark_conf()
+        )
     except LoglakeError as exc:
         raise click.ClickException(str(exc)) from exc
     spark.sparkContext.setLogLevel("WARN")

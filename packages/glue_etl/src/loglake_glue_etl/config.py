@@ -21,6 +21,10 @@ from loglake_core.layout import LakeLayout
 ENV_LAKE: Final = "LOGLAKE_LAKE"
 ENV_S3_ENDPOINT: Final = "LOGLAKE_S3_ENDPOINT"
 ENV_ETL_FAIL: Final = "LOGLAKE_ETL_FAIL"
+ENV_DRIVER_MEMORY: Final = "LOGLAKE_ETL_DRIVER_MEMORY"
+#: Driver heap of a local run (local[N] runs every task in the driver JVM); ignored on a
+#: cluster, where spark-submit or Glue sized the driver already.
+DEFAULT_DRIVER_MEMORY: Final = "2g"
 #: Most dates one run may process (a backfill of a year is split into several runs).
 MAX_DATES: Final = 366
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -138,3 +142,13 @@ def resolve_dates(*, dates: str | None, start: str | None, end: str | None) -> t
             "per run, split the range"
         )
     return tuple(chosen)
+
+
+def local_spark_conf() -> dict[str, str]:
+    """Spark settings of a local (non-Glue, non-spark-submit) run: the driver heap.
+
+    Example:
+        >>> local_spark_conf()["spark.driver.memory"]
+        '2g'
+    """
+    return {"spark.driver.memory": os.environ.get(ENV_DRIVER_MEMORY) or DEFAULT_DRIVER_MEMORY}

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from loglake_core.errors import ConfigError
-from loglake_glue_etl.config import EtlConfig
+from loglake_glue_etl.config import EtlConfig, local_spark_conf
 from loglake_glue_etl.errors import EtlError
 from loglake_glue_etl.result import EtlResult
 
@@ -135,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     lake = config.lake
     if lake.scheme == "s3":
         lake = lake.with_scheme("s3a")  # plain Spark's Hadoop reads S3 through s3a://
-    spark = build_spark_session("loglake-etl", s3_endpoint=config.s3_endpoint)
+    spark = build_spark_session(
+        "loglake-etl", s3_endpoint=config.s3_endpoint, conf=local_spark_conf()
+    )
     return execute(spark, dataclasses.replace(config, lake=lake))
 
 
