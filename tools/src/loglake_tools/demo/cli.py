@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +38,18 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> dict[str, An
         + (" · ingest streaming (--follow)" if config.follow else " · ingest available-now")
         + (" · fresh start" if config.fresh else "")
     )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return Demo(config, console).run()
     except LoglakeError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    """SIGTERM ends the demo like Ctrl-C does: ingest is stopped on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _log_to_file(path: Path) -> None:

@@ -32,7 +32,6 @@ MAX_RESTARTS: Final = 3
 STOP_GRACE_SECONDS: Final = 120.0
 #: Trigger interval of the streaming query in ``--follow`` mode.
 FOLLOW_TRIGGER_SECONDS: Final = 5
-ENV_TRIGGER_SECONDS: Final = "LOGLAKE_INGEST_TRIGGER_SECONDS"
 LOG_TAIL_LINES: Final = 25
 
 

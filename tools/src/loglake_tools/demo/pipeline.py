@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from loglake_tools.demo.config import PARTITIONS, Bookkeeping, DemoConfig
 from loglake_tools.demo.errors import DemoError
-from loglake_tools.demo.ingest import ENV_TRIGGER_SECONDS, FOLLOW_TRIGGER_SECONDS, IngestProcess
+from loglake_tools.demo.ingest import FOLLOW_TRIGGER_SECONDS, IngestProcess
 from loglake_tools.demo.view import StageClock
 
 if TYPE_CHECKING:
@@ -70,14 +70,13 @@ class Demo:
         self._start_stack()
         self._prepare()
         ingest = self._ingest_process()
-        if self.cfg.follow:
-            ingest.start()
         try:
+            if self.cfg.follow:
+                ingest.start()
             self._produce(ingest if self.cfg.follow else None)
             self._ingest(ingest)
         finally:
-            if self.cfg.follow:
-                ingest.stop()
+            ingest.stop()  # no-op once it exited; stops a stream between two batches
         self._orchestrate()
         from loglake_tools.demo.results import finish
 
@@ -245,16 +244,17 @@ class Demo:
             "--control-table", self.book.control_table,
             "--aws-endpoint", self.state.aws_endpoint,
         ]  # fmt: skip
-        env = dict(os.environ)
+        if self.s3_endpoint:
+            args += ["--s3-endpoint", self.s3_endpoint]
         if self.cfg.follow:
-            env[ENV_TRIGGER_SECONDS] = str(FOLLOW_TRIGGER_SECONDS)
+            args += ["--trigger-seconds", str(FOLLOW_TRIGGER_SECONDS)]
         else:
             args.append("--available-now")
         return IngestProcess(
             args=args,
             log_path=self.cfg.state_dir / "logs" / "ingest.log",
             pid_path=self.cfg.state_dir / "ingest.pid",
-            env=env,
+            env=dict(os.environ),
         )
 
     def _records_read(self) -> int:
