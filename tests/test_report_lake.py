@@ -25,8 +25,12 @@ REASONS = {"not_json": 40, "missing_field": 25, "wrong_type": 12, "future_timest
 DUPLICATES = 33
 
 
-def build_sample_lake(root: Path, *, seed: int = 7) -> dict[str, Any]:
-    """Write raw + processed Delta tables of a tiny synthetic lake under ``root``.
+def build_sample_lake(
+    root: Path | str, *, seed: int = 7, storage_options: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Write raw + processed Delta tables of a tiny synthetic lake at ``root``.
+
+    ``root`` is a local folder or an ``s3://`` URI (then with ``storage_options``).
 
     Returns:
         What was written: the TTI values per (day, page), error signals per hour and
@@ -36,7 +40,7 @@ def build_sample_lake(root: Path, *, seed: int = 7) -> dict[str, Any]:
     from deltalake import write_deltalake
 
     rng = random.Random(seed)
-    base = root.resolve().as_uri()
+    base = root if isinstance(root, str) else root.resolve().as_uri()
     events: list[dict[str, Any]] = []
     tti: dict[tuple[date, str], list[float]] = {}
     pm_rows: list[dict[str, Any]] = []
@@ -135,7 +139,10 @@ def build_sample_lake(root: Path, *, seed: int = 7) -> dict[str, Any]:
         ("processed/errors_hourly", eh_rows, eh_schema, ["event_date"]),
     ):
         write_deltalake(
-            f"{base}/{name}", pa.Table.from_pylist(rows, schema=schema), partition_by=parts
+            f"{base}/{name}",
+            pa.Table.from_pylist(rows, schema=schema),
+            partition_by=parts,
+            storage_options=storage_options,
         )
     return {
         "base": base,
