@@ -238,8 +238,19 @@ def test_destroy_keeps_the_bucket_unless_delete_data(session: boto3.Session) -> 
 
 def test_destroy_delete_data_removes_the_stack_bucket(session: boto3.Session) -> None:
     dep.deploy_stack(session, config(), build=stand_in_build())
+    s3 = session.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="lake/raw/events/part-0.parquet", Body=b"x")
     dep.destroy_stack(session, dep.DestroyConfig(STACK, delete_data=True, poll_seconds=0))
-    assert session.client("s3").list_buckets()["Buckets"] == []
+    assert s3.list_buckets()["Buckets"] == []
+
+
+def test_a_stack_whose_bucket_is_gone_is_explained(session: boto3.Session) -> None:
+    session.client("s3").create_bucket(Bucket=BUCKET)
+    dep.deploy_stack(session, config(), build=stand_in_build())
+    dep.delete_objects(session.client("s3"), BUCKET)
+    session.client("s3").delete_bucket(Bucket=BUCKET)
+    with pytest.raises(dep.DeployError, match=f"bucket {BUCKET} of stack {STACK} no longer"):
+        dep.deploy_stack(session, config(), build=stand_in_build())
 
 
 class FailingCfn:

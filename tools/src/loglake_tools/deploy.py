@@ -558,6 +558,8 @@ def deploy_stack(
     if len(body.encode()) > MAX_TEMPLATE_BODY:
         raise DeployError(f"template {cfg.template} is over {MAX_TEMPLATE_BODY} bytes")
     stack = describe_stack(cfn, cfg.stack_name)
+    if stack and stack.get("StackStatus") == "REVIEW_IN_PROGRESS":
+        stack = None  # an empty stack left by a change set that never ran
     previous = {
         p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])
     }
@@ -574,6 +576,12 @@ def deploy_stack(
         "KafkaTopic": cfg.kafka_topic,
     }
     exists = bucket_state(s3, cfg.bucket) == "mine"
+    if stack and not exists:
+        raise DeployError(
+            f"bucket {cfg.bucket} of stack {cfg.stack_name} no longer exists; create it again "
+            f"(aws s3 mb s3://{cfg.bucket}) or run `loglake destroy --stack-name "
+            f"{cfg.stack_name}` and deploy again"
+        )
     if "CreateLakeBucket" in previous:
         wanted["CreateLakeBucket"] = previous["CreateLakeBucket"]
     else:
