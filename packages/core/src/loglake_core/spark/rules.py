@@ -1,0 +1,501 @@
+"""The event contract as Spark column expressions: ``validate_values`` (DataFrame -> DataFrame).
+
+The rules are the ones of ``loglake_core.validate``, built from the same tables
+(``schema.EVENT_FIELDS``, ``jsontext``, ``timeparse``) and checked in the same order; a
+property-based test feeds both the same hostile inputs and requires identical decisions.
+Only Spark SQL functions are used (no Python UDF).
+
+How exact JSON types are seen: each message is parsed once with ``try_parse_json`` into a
+VARIANT, and ``schema_of_variant`` of each field tells a JSON string from a number
+(``"12"`` vs ``12``), an integer literal (``BIGINT``) from a fraction (``DECIMAL``/``DOUBLE``)
+and ``true`` from 1. VARIANT parsing rejects duplicate keys, ``NaN`` and raw control
+characters, like the Python validator; it ignores data after the root object, so that
+and the nesting depth are measured on the text (``loglake_core.jsontext``).
+
+Example:
+    >>> checked = kafka_df.transform(validate_values)  # doctest: +SKIP
+    >>> valid = checked.where("reason_code IS NULL")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from pyspark.sql import functions as F  # noqa: N812 - the usual Spark alias
+
+from loglake_core.jsontext import (
+    JSON_WHITESPACE,
+    MAX_NUMBER_LENGTH,
+    NON_BRACKET_PATTERN,
+    STRING_LITERAL_PATTERN,
+)
+from loglake_core.reasons import Reason
+from loglake_core.schema import DEFAULT_LEVEL, EVENT_FIELDS, Field
+from loglake_core.spark.pages import java_full_match, normalize_page_col
+from loglake_core.spark.schema import spark_type
+from loglake_core.timeparse import ISO_PATTERN, MAX_OFFSET_MINUTES, MICROS_PER_SECOND
+from loglake_core.validate import (
+    CHOICE_REASONS,
+    DEFAULT_VALIDATION_CONFIG,
+    MIN_EVENT_MICROS,
+    ValidationConfig,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+__all__ = ["REASON_COLUMNS", "validate_values"]
+
+#: Columns ``validate_values`` adds besides the event fields.
+REASON_COLUMNS: Final = ("reason_code", "reason_field", "reason_message")
+_P: Final = "__ll_"  # prefix of helper columns, dropped at the end
+_INT_TYPES: Final = ("BIGINT", "INT", "SMALLINT", "TINYINT")
+_SHOW_CHARS: Final = 60
+#: Epoch milliseconds are clamped to this before multiplying (beyond it, the decision
+#: ancient/future is already certain); keeps ``ms * 1000`` inside a long.
+_MS_CLAMP: Final = 10**15
+_MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
+
+
+def _c(name: str) -> Column:
+    return F.col(_P + name)
+
+
+def _err(code: Reason, field: str | None, message: Column) -> Column:
+    return F.struct(
+        F.lit(code.value).alias("code"),
+        F.lit(field).cast("string").alias("field"),
+        message.alias("message"),
+    )
+
+
+def _show(value: Column) -> Column:
+    """A short JSON rendering of a VARIANT value for messages."""
+    text = F.to_json(value)
+    return F.when(
+        F.char_length(text) > _SHOW_CHARS,
+        F.concat(F.left(text, F.lit(_SHOW_CHARS - 3)), F.lit("...")),
+    ).otherwise(text)
+
+
+def _msg(*parts: Column | str) -> Column:
+    return F.concat(*(F.lit(p) if isinstance(p, str) else p for p in parts))
+
+
+def _bracket_profile(brackets: Column) -> Column:
+    """struct<d, m, seen, early> over the bracket characters (see jsontext.bracket_profile)."""
+    chars = F.split(brackets, "")
+    init = F.struct(
+        F.lit(0).alias("d"),
+        F.lit(0).alias("m"),
+        F.lit(False).alias("seen"),
+        F.lit(False).alias("early"),
+    )
+
+    def step(acc: Column, ch: Column) -> Column:
+        d = acc["d"] + F.when(ch.isin("{", "["), 1).otherwise(-1)
+        return F.when(ch == "", acc).otherwise(
+            F.struct(
+                d.alias("d"),
+                F.greatest(acc["m"], d).alias("m"),
+                F.lit(True).alias("seen"),
+                (acc["early"] | (acc["seen"] & (acc["d"] == 0))).alias("early"),
+            )
+        )
+
+    return F.aggregate(chars, init, step)
+
+
+def _message_checks(df: DataFrame, value_col: str, config: ValidationConfig) -> DataFrame:
+    """Add the message-level columns: bytes, text, variant, object map and the error."""
+    raw = F.col(value_col).cast("binary")
+    ws = F.lit(JSON_WHITESPACE)
+    df = df.withColumn(_P + "bytes", raw).withColumn(_P + "text", raw.cast("string"))
+    text = _c("text")
+    blanked = F.regexp_replace(text, STRING_LITERAL_PATTERN, '""')
+    df = df.withColumn(_P + "blanked", blanked)
+    df = df.withColumn(
+        _P + "profile", _bracket_profile(F.regexp_replace(_c("blanked"), NON_BRACKET_PATTERN, ""))
+    )
+    size = F.octet_length(_c("bytes"))
+    first = F.left(F.ltrim(text, ws), F.lit(1))
+    error = (
+        F.when(
+            F.trim(text, ws) == "",
+            _err(
+                Reason.EMPTY,
+                None,
+                F.lit("message is empty; send one JSON object per Kafka message"),
+            ),
+        )
+        .when(
+            size > config.max_message_bytes,
+            _err(
+                Reason.TOO_LARGE,
+                None,
+                _msg(
+                    "message is ",
+                    size.cast("string"),
+                    f" bytes, over the limit of {config.max_message_bytes}; "
+                    "shorten `message` or move bulky data out of the event",
+                ),
+            ),
+        )
+        .when(
+            ~F.is_valid_utf8(text),
+            _err(
+                Reason.INVALID_UTF8,
+                None,
+                F.lit("message is not valid UTF-8; encode the JSON text as UTF-8"),
+            ),
+        )
+        .when(
+            first != "{",
+            _err(
+                Reason.NOT_OBJECT,
+                None,
+                _msg(
+                    "message starts with '",
+                    first,
+                    "', not '{'; send one JSON object per message "
+                    "(no arrays, scalars or byte-order mark)",
+                ),
+            ),
+        )
+        .when(
+            _c("profile")["m"] > config.max_depth,
+            _err(
+                Reason.TOO_DEEP,
+                None,
+                _msg(
+                    "objects/arrays are nested ",
+                    _c("profile")["m"].cast("string"),
+                    f" deep, over the limit of {config.max_depth}; flatten the event",
+                ),
+            ),
+        )
+    )
+    df = df.withColumn(_P + "pre_error", error)
+    parsed = F.when(_c("pre_error").isNull(), F.try_parse_json(text))
+    df = df.withColumn(_P + "variant", parsed)
+    trailing = _c("profile")["early"] | ~F.endswith(F.rtrim(_c("blanked"), ws), F.lit("}"))
+    too_long_number = F.regexp_like(_c("blanked"), F.lit(f"[-+.eE0-9]{{{MAX_NUMBER_LENGTH + 1}}}"))
+    not_json = _c("variant").isNull() | trailing | too_long_number
+    df = df.withColumn(
+        _P + "msg_error",
+        F.when(_c("pre_error").isNotNull(), _c("pre_error")).when(
+            not_json,
+            _err(
+                Reason.NOT_JSON,
+                None,
+                F.lit(
+                    "message is not valid JSON (syntax error, NaN/Infinity, a repeated key, "
+                    "a raw control character, an over-long number or data after the object); "
+                    "send strict JSON (RFC 8259)"
+                ),
+            ),
+        ),
+    )
+    obj = F.when(
+        _c("msg_error").isNull(), F.try_variant_get(_c("variant"), "$", "map<string,variant>")
+    )
+    return df.withColumn(_P + "obj", obj)
+
+
+def _field_value(f: Field) -> Column:
+    """The field's VARIANT value (SQL null when absent)."""
+    return F.try_element_at(_c("obj"), F.lit(f.name))
+
+
+def _string_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
+    value = F.try_variant_get(sub, "$", "string")
+    error = F.when(typ != "STRING", _wrong_type(f, sub, typ, "a JSON string"))
+    if f.max_length is not None:
+        error = error.when(
+            F.char_length(value) > f.max_length,
+            _err(
+                Reason.TOO_LONG,
+                f.name,
+                _msg(
+                    f"{f.name} has ",
+                    F.char_length(value).cast("string"),
+                    " characters (",
+                    _show(sub),
+                    f"), over the limit of {f.max_length}; shorten it",
+                ),
+            ),
+        )
+    if f.choices is not None:
+        error = error.when(
+            ~value.isin(*f.choices),
+            _err(
+                CHOICE_REASONS.get(f.name, Reason.INVALID_VALUE),
+                f.name,
+                _msg(f"{f.name} is ", _show(sub), f"; use one of {', '.join(f.choices)}"),
+            ),
+        )
+    if f.pattern is not None:
+        error = error.when(
+            ~value.rlike(java_full_match(f.pattern)),
+            _err(
+                Reason.INVALID_VALUE,
+                f.name,
+                _msg(f"{f.name} is ", _show(sub), f"; it must match {f.pattern} ({f.doc})"),
+            ),
+        )
+    return error, value
+
+
+def _wrong_type(f: Field, sub: Column, typ: Column, expected: str) -> Column:
+    return _err(
+        Reason.WRONG_TYPE,
+        f.name,
+        _msg(f"{f.name} is ", _show(sub), " (JSON parsed as ", typ, f"); send {expected}"),
+    )
+
+
+def _number_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
+    is_int = typ.isin(*_INT_TYPES)
+    if f.type == "int":
+        ok_type = is_int
+        number = F.try_variant_get(sub, "$", "bigint").cast("double")
+        value = F.try_variant_get(sub, "$", "bigint")
+        expected = "a JSON integer (no fraction, no quotes)"
+    else:
+        ok_type = is_int | typ.startswith("DECIMAL") | (typ == "DOUBLE")
+        number = (F.try_variant_get(sub, "$", "string")).try_cast("double")
+        value = number
+        expected = "a JSON number (no quotes)"
+    bad = F.isnan(number) | (F.abs(number) == float("inf"))
+    if f.minimum is not None:
+        bad = bad | (number < f.minimum)
+    if f.maximum is not None:
+        bad = bad | ((number >= f.maximum) if f.exclusive_maximum else (number > f.maximum))
+    low = "" if f.minimum is None else f"{f.minimum:g} <= "
+    high = "" if f.maximum is None else f" {'<' if f.exclusive_maximum else '<='} {f.maximum:g}"
+    error = F.when(~ok_type, _wrong_type(f, sub, typ, expected)).when(
+        bad,
+        _err(
+            Reason.OUT_OF_RANGE,
+            f.name,
+            _msg(f"{f.name} is ", _show(sub), f"; it must be finite and {low}{f.name}{high}"),
+        ),
+    )
+    if f.type == "int":
+        value = F.when(~bad, (value).try_cast("int"))
+    return error, value
+
+
+def _time_checks(
+    df: DataFrame, f: Field, sub: Column, typ: Column, config: ValidationConfig, now_micros: Column
+) -> tuple[DataFrame, Column, Column]:
+    """event_time rules; intermediate values become helper columns (evaluated once)."""
+    text = F.try_variant_get(sub, "$", "string")
+    df = df.withColumn(_P + "ts_text", F.when(typ == "STRING", text))
+    text = _c("ts_text")
+    matched = text.rlike(java_full_match(ISO_PATTERN))
+    # Once the pattern matched, the date and time sit at fixed positions.
+    rest = F.substring(text, 20, 64)
+    fraction = F.regexp_extract(rest, r"^\.([0-9]+)", 1)
+    offset = F.regexp_extract(rest, r"(Z|[+-][0-9]{2}:[0-9]{2})\z", 1)
+    df = df.withColumn(
+        _P + "ts_parts",
+        F.when(
+            matched,
+            F.struct(
+                *(
+                    F.substring(text, pos, 2 if pos > 1 else 4).try_cast("int").alias(name)
+                    for name, pos in (
+                        ("y", 1),
+                        ("mo", 6),
+                        ("d", 9),
+                        ("h", 12),
+                        ("mi", 15),
+                        ("s", 18),
+                    )
+                ),
+                fraction.alias("frac"),
+                offset.alias("off"),
+            ),
+        ),
+    )
+    parts = _c("ts_parts")
+    off = parts["off"]
+    has_off = off.rlike("^[+-]")
+    off_h = F.substring(off, 2, 2).try_cast("int")
+    off_m = F.substring(off, 5, 2).try_cast("int")
+    bad_offset = has_off & ((off_m > 59) | (off_h * 60 + off_m > MAX_OFFSET_MINUTES))
+    sign = F.when(off.startswith("-"), -1).otherwise(1)
+    off_minutes = F.when(has_off, (off_h * 60 + off_m) * sign).otherwise(0)
+    seconds = F.concat(
+        parts["s"].cast("string"), F.lit("."), F.rpad(F.substring(parts["frac"], 1, 6), 6, "0")
+    ).try_cast("decimal(8,6)")
+    local = F.try_make_timestamp(
+        parts["y"], parts["mo"], parts["d"], parts["h"], parts["mi"], seconds, F.lit("UTC")
+    )
+    naive = parts.isNotNull() & (off == "") & F.lit(not config.naive_timestamps_as_utc)
+    iso_bad = parts.isNull() | (parts["s"] > 59) | bad_offset | local.isNull()
+    iso_micros = F.unix_micros(local) - off_minutes.cast("long") * (60 * MICROS_PER_SECOND)
+    is_int = typ.isin(*_INT_TYPES)
+    ms = F.try_variant_get(sub, "$", "bigint")
+    ms_micros = F.least(F.greatest(ms, F.lit(-_MS_CLAMP)), F.lit(_MS_CLAMP)) * 1000
+    df = df.withColumn(
+        _P + "ts_micros",
+        F.when(text.isNotNull() & ~naive & ~iso_bad, iso_micros).when(is_int, ms_micros),
+    )
+    df = df.withColumn(_P + "ts_naive", naive).withColumn(_P + "ts_bad", iso_bad)
+    micros = _c("ts_micros")
+    limit = now_micros + config.max_future_skew_seconds * MICROS_PER_SECOND
+    is_string = typ == "STRING"
+    shown = _show(sub)
+    error = (
+        F.when(
+            ~(is_string | is_int),
+            _wrong_type(
+                f, sub, typ, "an ISO-8601 string with offset or an integer of epoch milliseconds"
+            ),
+        )
+        .when(
+            is_string & _c("ts_naive"),
+            _err(
+                Reason.NAIVE_TIMESTAMP,
+                f.name,
+                _msg(f"{f.name} ", shown, " has no UTC offset; append 'Z' or +hh:mm"),
+            ),
+        )
+        .when(
+            is_string & _c("ts_bad"),
+            _err(
+                Reason.BAD_TIMESTAMP,
+                f.name,
+                _msg(
+                    f"{f.name} ",
+                    shown,
+                    " is not a real ISO-8601 date-time; send e.g. 2024-05-01T12:30:00.123Z "
+                    "or epoch milliseconds",
+                ),
+            ),
+        )
+        .when(
+            micros < MIN_EVENT_MICROS,
+            _err(
+                Reason.ANCIENT_TIMESTAMP,
+                f.name,
+                _msg(
+                    f"{f.name} ",
+                    shown,
+                    " is before 2000-01-01T00:00:00Z (epoch seconds? send milliseconds); "
+                    "fix the clock",
+                ),
+            ),
+        )
+        .when(
+            micros > limit,
+            _err(
+                Reason.FUTURE_TIMESTAMP,
+                f.name,
+                _msg(
+                    f"{f.name} ",
+                    shown,
+                    f" is more than {config.max_future_skew_seconds}s in the future; "
+                    "fix the producer's clock (or its time zone)",
+                ),
+            ),
+        )
+    )
+    return df, error, micros
+
+
+def _map_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
+    as_map = F.try_variant_get(sub, "$", "map<string,variant>")
+    non_string = F.exists(
+        F.map_values(as_map),
+        lambda x: F.coalesce(F.schema_of_variant(x), F.lit("VOID")) != "STRING",
+    )
+    ok = typ.startswith("OBJECT") & as_map.isNotNull() & ~non_string
+    error = F.when(~ok, _wrong_type(f, sub, typ, "a JSON object whose values are all strings"))
+    return error, F.try_variant_get(sub, "$", "map<string,string>")
+
+
+def validate_values(
+    df: DataFrame,
+    value_col: str = "value",
+    *,
+    config: ValidationConfig = DEFAULT_VALIDATION_CONFIG,
+    now_col: Column | str | None = None,
+) -> DataFrame:
+    """Validate Kafka message values against the event contract, as Spark columns.
+
+    Keeps every input column and adds each ``EVENT_FIELDS`` column typed as the raw table
+    wants (``event_time`` a UTC timestamp, ``level`` defaulted to ``info``), ``page``,
+    ``_rescued``, ``event_date`` and ``reason_code``/``reason_field``/``reason_message``
+    (all null for a valid row). The event columns are meaningful only on valid rows.
+
+    Args:
+        df: input rows; ``value_col`` is binary (Kafka) or string.
+        value_col: the column holding the message value.
+        config: validator settings (the same object the Python validator takes).
+        now_col: a timestamp column (or its name) with "now" for the future-skew rule;
+            default ``current_timestamp()``.
+    """
+    if isinstance(now_col, str):
+        now_col = F.col(now_col)
+    now_micros = F.unix_micros(now_col if now_col is not None else F.current_timestamp())
+    out = _message_checks(df, value_col, config)
+    errors: list[Column] = [_c("msg_error")]
+    values: dict[str, Column] = {}
+    for f in EVENT_FIELDS:
+        sub = _field_value(f)
+        out = out.withColumn(_P + "v_" + f.name, sub)
+        sub = _c("v_" + f.name)
+        typ = F.schema_of_variant(sub)
+        present = sub.isNotNull() & ~F.is_variant_null(sub)
+        if f.type == "string":
+            error, value = _string_checks(f, sub, typ)
+        elif f.type in ("double", "int"):
+            error, value = _number_checks(f, sub, typ)
+        elif f.type == "timestamp":
+            out, error, value = _time_checks(out, f, sub, typ, config, now_micros)
+        else:
+            error, value = _map_checks(f, sub, typ)
+        required: Column = F.lit(f.required)
+        if f.required_for:
+            required = required | values["event_type"].isin(*sorted(f.required_for))
+        missing = _err(
+            Reason.MISSING_FIELD,
+            f.name,
+            _msg(
+                f"{f.name} is missing or null; it is required for ",
+                "every event"
+                if f.required
+                else F.concat(F.lit("event_type '"), values["event_type"], F.lit("'")),
+            ),
+        )
+        errors.append(F.when(~present & required, missing).when(present, error))
+        typed = F.when(present, value)
+        if f.name == "level":
+            typed = F.coalesce(typed, F.lit(DEFAULT_LEVEL))
+        values[f.name] = typed
+    out = out.withColumn(_P + "error", F.coalesce(*errors))
+    micros = values["event_time"]
+    known = F.array(*(F.lit(f.name) for f in EVENT_FIELDS))
+    rescued = F.map_filter(_c("obj"), lambda k, _v: ~F.array_contains(known, k))
+    columns = [
+        values[f.name].cast(spark_type(f.type)).alias(f.name)
+        for f in EVENT_FIELDS
+        if f.name != "event_time"
+    ]
+    return out.select(
+        *df.columns,
+        *columns[:1],
+        F.timestamp_micros(micros).alias("event_time"),
+        *columns[1:],
+        normalize_page_col(values["page_url"]).alias("page"),
+        F.when(F.size(rescued) > 0, F.to_json(rescued)).alias("_rescued"),
+        F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY)).cast("int")).alias(
+            "event_date"
+        ),
+        _c("error")["code"].alias("reason_code"),
+        _c("error")["field"].alias("reason_field"),
+        _c("error")["message"].alias("reason_message"),
+    )
