@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from loglake_tools import deploy as dep
 from loglake_tools.cli import cli
+from loglake_tools.deploy import artifacts as deploy_artifacts
 
 pytestmark = pytest.mark.unit
 
@@ -386,7 +387,7 @@ def test_missing_credentials_are_explained(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_cli_dry_run_and_destroy(session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dep, "build_artifacts", stand_in_build())
+    monkeypatch.setattr(deploy_artifacts, "build_artifacts", stand_in_build())
     result = run(*DEPLOY, "--dry-run", "--param", "EtlNumberOfWorkers=4")
     assert result.exit_code == 0, result.output
     assert "account 123456789012 region us-east-1" in result.output

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from loglake_tools import deploy as dep
 from loglake_tools.cli import cli
+from loglake_tools.deploy import artifacts as deploy_artifacts
 
 if TYPE_CHECKING:
     from loglake_tools.stack import StackState
@@ -46,7 +47,7 @@ def _stand_in_build(out: Path) -> dep.Artifacts:
 def test_deploy_and_destroy_through_an_endpoint(
     local_stack: StackState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dep, "build_artifacts", _stand_in_build)
+    monkeypatch.setattr(deploy_artifacts, "build_artifacts", _stand_in_build)
     endpoint = local_stack.aws_endpoint
     suffix = uuid.uuid4().hex[:8]
     stack, bucket = f"dl-{suffix}", f"dl-lake-{suffix}"
