@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from loglake_tools.build import DELTA_SPARK_CONF
 from loglake_tools.deploy import (
     DEFAULT_TEMPLATE,
     INGEST_OPTIONS,
@@ -31,6 +32,7 @@ GLUE_OWN_ARGS = (
     "--additional-python-modules",
     "--extra-jars",
     "--TempDir",
+    "--job-language",
     "--enable-",
 )
 
@@ -245,6 +247,8 @@ def test_glue_jobs(resources: dict[str, Any]) -> None:
     assert etl["NumberOfWorkers"] == {"Ref": "EtlNumberOfWorkers"}
     assert etl["MaxRetries"] == 0  # the orchestrator retries with back-off
     assert etl["DefaultArguments"]["--datalake-formats"] == "delta"
+    # the same Delta and UTC settings as `loglake upload glue` prints
+    assert etl["DefaultArguments"]["--conf"] == DELTA_SPARK_CONF
     assert etl["DefaultArguments"]["--additional-python-modules"] == {"Ref": "EtlPythonModules"}
     assert etl["Command"]["ScriptLocation"] == {
         "Fn::Sub": "s3://${LakeBucketName}/${ArtifactsPrefix}/glue/entrypoint.py"
@@ -258,6 +262,7 @@ def test_glue_jobs(resources: dict[str, Any]) -> None:
     # every option meant for the ingest CLI is one the Glue script passes on
     assert script_options == set(INGEST_OPTIONS)
     assert args["--job"] == {"Fn::Sub": "${AWS::StackName}-etl"}
+    assert args["--conf"] == DELTA_SPARK_CONF
     assert args["--control-table"] == {"Ref": "ControlTable"}
     assert args["--checkpoint"] == {
         "Fn::Sub": "s3://${LakeBucketName}/${LakePrefix}/_checkpoints/ingest"
