@@ -56,7 +56,7 @@ class Sizes:
     etl_events: int = 10_000_000
     etl_days: int = 7
     scaling_events: tuple[int, ...] = (1_000_000, 3_000_000, 10_000_000)
-    timeout_seconds: float = 1_800.0
+    timeout_seconds: float = 3_600.0
 
 
 FULL_SIZES: Final = Sizes()
@@ -70,7 +70,7 @@ SMOKE_SIZES: Final = Sizes(
     etl_events=30_000,
     etl_days=2,
     scaling_events=(10_000, 30_000),
-    timeout_seconds=300.0,
+    timeout_seconds=900.0,
 )
 LARGE_EXTRA_EVENTS: Final = 30_000_000
 

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from loglake_tools.bench.checkpoint import batch_sizes, drain_seconds, read_batches
 from loglake_tools.bench.errors import BenchError, ComponentNotAvailableError
+from loglake_tools.bench.eventlog import event_log_env, profile
 from loglake_tools.bench.measure import run_measured
 
 log = logging.getLogger(__name__)
@@ -138,9 +139,10 @@ def run_ingest(env: RunEnv, *, topic: str, lake: Path, rep: int, expected: int) 
     """Drain ``topic`` with our ingest job (``--available-now``) into a fresh lake ``lake``."""
     require_module("loglake_ingest", "the ingest job")
     log_file = env.log_path(f"ingest-{lake.name}-{rep}")
+    events_dir = env.workdir / "eventlog" / f"ingest-{lake.name}-{rep}"
     done = run_measured(
         ingest_command(env, topic=topic, lake=lake, available_now=True, trigger_seconds=None),
-        env=_spark_env(env),
+        env={**_spark_env(env), **event_log_env(events_dir)},
         broker_pid=env.broker_pid,
         timeout=env.timeout,
         stderr_path=log_file,
@@ -164,6 +166,7 @@ def run_ingest(env: RunEnv, *, topic: str, lake: Path, rep: int, expected: int) 
         "batches": len([n for n in batch_sizes(batches) if n]),
         "drain_seconds": drain_seconds(batches),
         **counters,
+        "profile": profile(events_dir),
         "log": str(log_file),
     }
 
@@ -173,6 +176,7 @@ def run_spark_bare(
 ) -> dict[str, Any]:
     """Drain ``topic`` with the bare Spark baseline into ``lake``."""
     log_file = env.log_path(f"spark-bare-{lake.name}-{rep}")
+    events_dir = env.workdir / "eventlog" / f"spark-bare-{lake.name}-{rep}"
     args = {
         "topic": topic,
         "bootstrap": env.bootstrap,
@@ -183,7 +187,7 @@ def run_spark_bare(
     done = run_measured(
         [sys.executable, "-m", "loglake_tools.bench.baselines", "spark-bare", "--args-json",
          json.dumps(args)],
-        env=_spark_env(env),
+        env={**_spark_env(env), **event_log_env(events_dir)},
         broker_pid=env.broker_pid,
         timeout=env.timeout,
         stderr_path=log_file,
@@ -198,6 +202,7 @@ def run_spark_bare(
         "events_read": read,
         "batches": len([n for n in batch_sizes(batches) if n]),
         "drain_seconds": drain_seconds(batches),
+        "profile": profile(events_dir),
         "log": str(log_file),
     }
 
@@ -249,9 +254,10 @@ def run_etl(env: RunEnv, *, lake: Path, dates: list[str], rep: int) -> dict[str,
         "--result-path",
         str(result_path),
     ]
+    events_dir = env.workdir / "eventlog" / f"etl-{lake.name}-{rep}"
     done = run_measured(
         cmd,
-        env=_spark_env(env),
+        env={**_spark_env(env), **event_log_env(events_dir)},
         timeout=env.timeout,
         stderr_path=log_file,
         what="loglake ETL",
@@ -259,7 +265,12 @@ def run_etl(env: RunEnv, *, lake: Path, dates: list[str], rep: int) -> dict[str,
     result = last_json(done.stdout)
     if not result and result_path.exists():
         result = json.loads(result_path.read_text(encoding="utf-8"))
-    return {**done.measurement.to_json(), "result": result, "log": str(log_file)}
+    return {
+        **done.measurement.to_json(),
+        "result": result,
+        "profile": profile(events_dir),
+        "log": str(log_file),
+    }
 
 
 def run_duckdb(env: RunEnv, *, lake: Path, dates: list[str], rep: int) -> dict[str, Any]:

@@ -147,6 +147,7 @@ def bench_etl(cfg: BenchConfig, env: RunEnv, raw: RawTable | None = None) -> dic
     ]  # fmt: skip
     runs = ours.get("runs") or [{}]
     startup = [r.get("startup_seconds") for r in runs if r.get("startup_seconds") is not None]
+    profiles = [r["profile"] for r in runs if r.get("profile")]
     result = {
         "events": raw.events,
         "dates": raw.dates,
@@ -157,6 +158,7 @@ def bench_etl(cfg: BenchConfig, env: RunEnv, raw: RawTable | None = None) -> dic
         "ratios": {"wall_vs_duckdb": wall_ratio,
                    "cpu_vs_duckdb": ratio(om.get("cpu_seconds"), dm.get("cpu_seconds"))},
         "startup_seconds": sorted(startup)[len(startup) // 2] if startup else None,
+        "profile": profiles[0] if profiles else None,
         "counts": checks,
         "counts_identical": checks["identical"],
         "targets": [t.to_json() for t in targets],

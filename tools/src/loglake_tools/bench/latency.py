@@ -51,6 +51,8 @@ WARMUP_EVENTS: Final = 1_000
 #: Seconds to wait for the first batch (JVM start-up on a busy machine) and to catch up.
 START_TIMEOUT: Final = 300.0
 CATCH_UP_TIMEOUT: Final = 300.0
+#: Exit statuses of a job stopped with SIGTERM: graceful (0), or killed by the signal.
+STOPPED_OK: Final = (0, -signal.SIGTERM, 128 + signal.SIGTERM, 130)
 #: Target: p95 latency <= trigger + this many seconds.
 P95_SLACK_SECONDS: Final = 5.0
 #: Target: median per-batch overhead.
@@ -159,6 +161,7 @@ def bench_latency(cfg: BenchConfig, env: RunEnv, *, rate: float | None = None) -
                 stderr_path=log_file,
                 what="loglake ingest (latency)",
                 on_start=started.append,
+                ok_returncodes=STOPPED_OK,
             )
         except BenchError as exc:
             outcome["error"] = exc

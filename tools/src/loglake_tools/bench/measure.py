@@ -224,6 +224,7 @@ def run_measured(
     stderr_path: Path | None = None,
     what: str | None = None,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    ok_returncodes: tuple[int, ...] = (0,),
 ) -> Completed:
     """Run ``cmd`` to completion and measure its process tree.
 
@@ -237,12 +238,13 @@ def run_measured(
         stderr_path: file that receives the process's stderr (default: discarded).
         what: a name for error messages.
         on_start: called with the process once it runs (e.g. to stop it later).
+        ok_returncodes: exit statuses that count as success.
 
     Returns:
         The measurement and the process's stdout.
 
     Raises:
-        ContenderFailedError: the process exited non-zero or timed out.
+        ContenderFailedError: the process exited with another status or timed out.
     """
     what = what or os.path.basename(cmd[0])
     reaper = enable_subreaper()
@@ -297,7 +299,7 @@ def run_measured(
         processes=sampler.process_count,
     )
     stdout = out.decode("utf-8", errors="replace")
-    if proc.returncode != 0:
+    if proc.returncode not in ok_returncodes:
         raise ContenderFailedError(
             f"{what} exited with status {proc.returncode}" + _tail_hint(stderr_path, stdout)
         )

@@ -249,6 +249,16 @@ def notes_of(result: dict[str, Any]) -> list[str]:
             "(interpreter, JVM, SparkSession); counts identical: "
             f"{etl.get('counts_identical')}."
         )
+        prof = etl.get("profile") or {}
+        if prof.get("classes"):
+            parts = ", ".join(
+                f"{name} {num(c['stage_seconds'], 1)} s ({int(c['stages'])} stages)"
+                for name, c in prof["classes"].items()
+            )
+            notes.append(
+                f"ETL stage time by kind (Spark event log): {parts}; dominant: "
+                f"{prof.get('dominant_stage_class')}."
+            )
     return notes
 
 
