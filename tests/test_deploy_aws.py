@@ -131,6 +131,12 @@ def test_two_phase_deploy_then_no_op_then_new_code(
     assert "bootstrap" not in out
     assert "[pipeline] no changes" in out
     assert stack_params(session)["ArtifactsPrefix"] == prefix
+    # a dry run of new code prints the update and leaves the stack as it was
+    dep.deploy_stack(session, config(dry_run=True), build=stand_in_build("v2"))
+    out = capsys.readouterr().out
+    assert "(UPDATE)" in out
+    assert "dry run: change set not executed" in out
+    assert stack_params(session)["ArtifactsPrefix"] == prefix
     dep.deploy_stack(session, config(), build=stand_in_build("v2"))
     assert stack_params(session)["ArtifactsPrefix"] not in ("", prefix)
 
