@@ -237,15 +237,22 @@ def _start_services(
 def _cp(module: str) -> str:
     from loglake_tools import jars
 
-    if jars.missing_jars(module):
+    try:
+        missing = jars.missing_jars(module)
+    except jars.JarsError:  # no repository (an installed copy): trust the jars folder
+        missing = [] if list((jars.jars_dir() / module).glob("*.jar")) else [module]
+    if missing:
         try:
             jars.ensure_jars()
         except Exception as exc:
             raise JarsMissingError(
-                f"the {module} jars are missing and fetching them failed: {exc}; "
-                "run `loglake jars fetch`"
+                f"the {module} jars are missing ({', '.join(missing[:3])} ...) and fetching "
+                f"them failed: {exc}; run `loglake jars fetch`"
             ) from exc
-    return jars.classpath(module)
+    try:
+        return jars.classpath(module)
+    except jars.JarsError as exc:
+        raise JarsMissingError(str(exc)) from exc
 
 
 def ensure_stack_up(
