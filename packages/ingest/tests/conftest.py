@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def _standin_validator(df: DataFrame) -> DataFrame:
+def _standin_validator(df: DataFrame, skew_seconds: int = 300) -> DataFrame:
     """Minimal stand-in for loglake_core.spark.rules.validate_values (tests only)."""
     from pyspark.sql import functions as sf
 
@@ -23,8 +23,12 @@ def _standin_validator(df: DataFrame) -> DataFrame:
     out = df.withColumn("_p", parsed)
     for f in event_struct():
         out = out.withColumn(f.name, sf.col("_p").getField(f.name))
-    missing = sf.col("_p").isNull() | sf.col("event_id").isNull() | sf.col("event_time").isNull()
-    future = sf.col("event_time") > sf.current_timestamp() + sf.expr("INTERVAL 300 SECONDS")
+    missing = sf.col("_p").isNull()
+    for name in ("event_id", "event_time", "event_type", "service"):
+        missing = missing | sf.col(name).isNull()
+    future = sf.col("event_time") > sf.current_timestamp() + sf.make_interval(
+        secs=sf.lit(skew_seconds)
+    )
     out = (
         out.withColumn(
             "reason_code",
@@ -48,15 +52,32 @@ def _standin_validator(df: DataFrame) -> DataFrame:
 
 
 @pytest.fixture(scope="session")
-def validator(spark: SparkSession) -> Callable[[DataFrame], DataFrame]:
-    """The core Spark validator, or the stand-in while core has none that builds."""
+def make_validator(spark: SparkSession) -> Callable[..., Callable[[DataFrame], DataFrame]]:
+    """``make_validator(max_future_skew_seconds=300)``: the core Spark validator (or the
+    stand-in while core has none that builds) with that setting."""
     try:
         from loglake_core.spark.rules import validate_values
+        from loglake_core.validate import ValidationConfig
 
         validate_values(spark.createDataFrame([(b"{}",)], "value BINARY"), "value")
     except (ImportError, AttributeError, TypeError):
-        return _standin_validator
-    return lambda df: validate_values(df, "value")
+
+        def standin(max_future_skew_seconds: int = 300) -> Callable[[DataFrame], DataFrame]:
+            return lambda df: _standin_validator(df, max_future_skew_seconds)
+
+        return standin
+
+    def real(max_future_skew_seconds: int = 300) -> Callable[[DataFrame], DataFrame]:
+        config = ValidationConfig(max_future_skew_seconds=max_future_skew_seconds)
+        return lambda df: validate_values(df, "value", config=config)
+
+    return real
+
+
+@pytest.fixture(scope="session")
+def validator(make_validator: Callable[..., Any]) -> Callable[[DataFrame], DataFrame]:
+    """The validator with default settings."""
+    return make_validator()
 
 
 def make_event(event_id: str, when: datetime, **extra: Any) -> bytes:

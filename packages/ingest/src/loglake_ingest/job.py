@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 import time
@@ -165,7 +166,19 @@ def _translate(exc: BaseException, config: IngestConfig) -> IngestError:
     if "ReconciliationError" in text:
         detail = text.split("ReconciliationError:", 1)[-1].strip().splitlines()[0]
         return ReconciliationError(detail)
-    return QueryFailedError(f"the ingest query failed: {text.splitlines()[0][:1000]}")
+    return QueryFailedError(f"the ingest query failed: {_root_cause(text)}")
+
+
+def _root_cause(text: str) -> str:
+    """The most specific error line of a Spark failure (not the streaming wrappers)."""
+    wrappers = ("STREAM_FAILED", "FOREACH_BATCH_USER_FUNCTION_ERROR", "TASK_WRITE_FAILED")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    specific = [
+        line
+        for line in lines
+        if re.search(r"\[[A-Z_]{4,}\]", line) and not any(w in line for w in wrappers)
+    ]
+    return (specific or lines or ["(no message)"])[0][:1000]
 
 
 def _wait(query: StreamingQuery, stop: StopFlag) -> None:
