@@ -163,3 +163,14 @@ def test_a_busy_port_is_reported_with_its_owner(local_stack, tmp_path):
     assert f"port {local_stack.kafka_port}" in message
     assert f"pid {local_stack.pids['kafka']}" in message
     assert "--kafka-port" in message
+
+
+def test_the_servers_fit_in_two_gib(local_stack):
+    import psutil
+
+    rss = {
+        name: sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+        for name, proc in ((n, psutil.Process(pid)) for n, pid in local_stack.pids.items())
+    }
+    assert set(rss) == {"kafka", "s3", "aws"}
+    assert sum(rss.values()) <= 2 * 1024**3, rss
