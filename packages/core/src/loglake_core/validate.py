@@ -340,7 +340,7 @@ def _check_number(f: Field, value: Any) -> Any:
         try:
             number = float(value)
         except OverflowError:
-            number = math.copysign(math.inf, value)
+            number = math.inf if value > 0 else -math.inf
     too_low = f.minimum is not None and number < f.minimum
     too_high = f.maximum is not None and (
         number >= f.maximum if f.exclusive_maximum else number > f.maximum

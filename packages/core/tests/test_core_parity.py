@@ -1,0 +1,370 @@
+"""The Python and the Spark validator (and page normaliser) decide identically.
+
+Hypothesis generates valid events, mutated events and hostile bytes; all of them are
+evaluated in ONE Spark DataFrame and compared row by row with the Python results.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loglake_core.pages import normalize_page
+from loglake_core.schema import EVENT_FIELDS, EVENT_TYPES, LEVELS
+from loglake_core.validate import Rejection, ValidEvent, validate
+
+NOW = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+offsets = st.one_of(
+    st.just("Z"),
+    st.builds(
+        lambda sign, h, m: f"{sign}{h:02d}:{m:02d}",
+        st.sampled_from("+-"),
+        st.integers(0, 19),
+        st.sampled_from([0, 30, 45, 59, 60]),
+    ),
+    st.just(""),
+)
+
+
+@st.composite
+def iso_times(draw: st.DrawFn) -> str:
+    """ISO-8601 strings around now, some invalid (bad days, hours, fractions)."""
+    moment = NOW + timedelta(
+        seconds=draw(st.integers(-40 * 365 * 86400, 3600)),
+        microseconds=draw(st.integers(0, 999_999)),
+    )
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if draw(st.booleans()):
+        text += "." + draw(st.text("0123456789", min_size=1, max_size=10))
+    if draw(st.integers(0, 9)) == 0:
+        # break a component: day 30/31 of short months, hour 24, second 60, month 13
+        y = moment.year
+        text = draw(
+            st.sampled_from(
+                [
+                    f"{y}-02-30T00:00:00",
+                    f"{y}-02-29T00:00:00",
+                    f"{y}-04-31T10:00:00",
+                    f"{y}-13-01T10:00:00",
+                    f"{y}-01-01T24:00:00",
+                    f"{y}-01-01T10:60:00",
+                    f"{y}-01-01T10:00:60",
+                    "0000-01-01T00:00:00",
+                    f"{y}-1-01T00:00:00",
+                    f"{y}-01-01 00:00:00",
+                    f"{y}-01-01t00:00:00",
+                ]
+            )
+        )
+    return text + draw(offsets)
+
+
+event_times = st.one_of(
+    iso_times(),
+    st.integers(0, 2**53).map(lambda n: n % 1_800_000_000_000),
+    st.integers(900_000_000_000, 1_720_000_000_000),
+    st.just(int(NOW.timestamp() * 1000) + 300_000),
+    st.just(int(NOW.timestamp() * 1000) + 300_001),
+    st.just(946_684_799_999),
+    st.just(946_684_800_000),
+)
+
+page_urls = st.one_of(
+    st.sampled_from(
+        [
+            "https://Shop.example.com/product/123?x=1#y",
+            "/checkout//step/2/",
+            "/u/550e8400-e29b-41d4-a716-446655440000/profile",
+            "//cdn.example.com/img/deadbeef12",
+            "",
+            "/",
+            "Search?q=abc",
+        ]
+    ),
+    st.text(st.sampled_from("/abcXYZ0123456789-_.?#:"), max_size=40),
+)
+
+
+@st.composite
+def valid_events(draw: st.DrawFn) -> dict[str, Any]:
+    """Events that satisfy the contract (before any mutation)."""
+    event_type = draw(st.sampled_from(EVENT_TYPES))
+    event: dict[str, Any] = {
+        "event_id": draw(st.text(min_size=1, max_size=20)),
+        "event_time": draw(event_times),
+        "event_type": event_type,
+        "service": draw(st.sampled_from(["shop", "api", "search", "ünïcode"])),
+    }
+    if event_type == "page_view" or draw(st.booleans()):
+        event["page_url"] = draw(page_urls)
+    if event_type == "page_view" or draw(st.booleans()):
+        event["tti_ms"] = draw(
+            st.one_of(
+                st.floats(0, 599_999.999),
+                st.integers(0, 599_999),
+                st.sampled_from([0, 0.0, 599_999.9999, 600_000, -0.001]),
+            )
+        )
+    if event_type == "api_request" or draw(st.booleans()):
+        event["duration_ms"] = draw(st.one_of(st.floats(0, 1e7), st.integers(0, 10**6)))
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "status_code": st.integers(90, 610),
+        "level": st.sampled_from([*LEVELS, "INFO", "warning"]),
+        "message": st.text(max_size=30),
+        "session_id": st.text(max_size=10),
+        "user_id": st.text(max_size=10),
+        "user_agent": st.just("Mozilla/5.0"),
+        "app_version": st.just("1.2.3"),
+        "country": st.sampled_from(["DE", "US", "de", "USA", "D1"]),
+        "attributes": st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+        "extra_field": json_values,
+        "Event_ID": st.text(max_size=5),
+    }
+    for name, strategy in optional.items():
+        if draw(st.integers(0, 3)) == 0:
+            event[name] = draw(strategy)
+    return event
+
+
+@st.composite
+def mutated_events(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid events with one field removed, nulled, retyped or made too long."""
+    event = draw(valid_events())
+    name = draw(st.sampled_from(sorted(event)))
+    kind = draw(st.integers(0, 7))
+    if kind == 0:
+        del event[name]
+    elif kind == 1:
+        event[name] = None
+    elif kind == 2:
+        event[name] = draw(json_values)
+    elif kind == 3:
+        event[name] = str(event[name])  # numbers as strings
+    elif kind == 4:
+        event[name] = draw(st.sampled_from([True, False, 1.0, 200.0, 2**63, -(2**63) - 1, 1e300]))
+    elif kind == 5:
+        event[name] = "x" * draw(st.sampled_from([127, 128, 129, 2048, 2049, 8193]))
+    elif kind == 6:
+        event[name] = draw(st.text(st.characters(max_codepoint=0x1F), min_size=1, max_size=3))
+    else:
+        event[name] = {"k": draw(json_values)}
+    return event
+
+
+def dumps(event: dict[str, Any], *, ascii_only: bool, spaced: bool) -> bytes:
+    """Serialise like a producer would (compact or spaced, ASCII-escaped or not)."""
+    separators = (", ", ": ") if spaced else (",", ":")
+    return json.dumps(event, ensure_ascii=ascii_only, separators=separators).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+@st.composite
+def encoded_events(draw: st.DrawFn) -> bytes:
+    """Valid or mutated events as bytes."""
+    event = draw(st.one_of(valid_events(), mutated_events()))
+    return dumps(event, ascii_only=draw(st.booleans()), spaced=draw(st.booleans()))
+
+
+@st.composite
+def hostile_messages(draw: st.DrawFn) -> bytes:
+    """Messages that break the JSON or the byte level, derived from real events."""
+    good = dumps(draw(valid_events()), ascii_only=True, spaced=False)
+    kind = draw(st.integers(0, 15))
+    if kind == 0:
+        return draw(st.binary(max_size=40))
+    if kind == 1:
+        return good[: draw(st.integers(0, max(len(good) - 1, 0)))]  # truncated
+    if kind == 2:
+        return b"\xef\xbb\xbf" + good  # BOM
+    if kind == 3:
+        at = draw(st.integers(1, len(good) - 1))
+        return (
+            good[:at]
+            + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf"]))
+            + good[at:]
+        )
+    if kind == 4:
+        return b"[" + good + b"]"
+    if kind == 5:
+        return good + draw(
+            st.sampled_from([b" x", b"}", b" {}", b"]", b",", b"\n", b" \t ", b'"}"'])
+        )
+    if kind == 6:
+        depth = draw(st.integers(25, 40))
+        return good[:-1] + b',"deep":' + b"[" * depth + b"]" * depth + b"}"
+    if kind == 7:
+        token = draw(
+            st.sampled_from(
+                [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"01", b"1.", b".5"]
+            )
+        )
+        return good[:-1] + b',"tti_ms":' + token + b"}"
+    if kind == 8:
+        return good[:-1] + b',"x":"' + b"a" * draw(st.sampled_from([10, 66_000])) + b'"}'
+    if kind == 9:
+        return good[:-1] + b',"x":"\x01"}'  # raw control character
+    if kind == 10:
+        return good[:-1] + b',"event_id":"dup"}'  # duplicate key
+    if kind == 11:
+        return good[:-1] + b',"attributes":{"a":"1","a":"2"}}'  # nested duplicate
+    if kind == 12:
+        return good[:-1] + b',"x":"\\ud800","y":"\\udc00\\ud83d\\ude00"}'  # lone surrogates
+    if kind == 13:
+        return draw(st.sampled_from([b"", b"   ", b"\n", b"null", b"1", b'"s"', b"{}", b"{", b"}"]))
+    if kind == 14:
+        digits = draw(st.sampled_from([20, 400, 999, 1001]))
+        return good[:-1] + b',"duration_ms":' + b"9" * digits + b"}"
+    return (
+        good[:-1]
+        + b',"status_code":'
+        + draw(
+            st.sampled_from([b"200.0", b"2e2", b"true", b'"200"', b"9223372036854775808", b"-0"])
+        )
+        + b"}"
+    )
+
+
+messages = st.one_of(encoded_events(), encoded_events(), hostile_messages())
+
+
+N_MESSAGES = 10_000
+N_PAGES = 3_000
+
+
+def collect(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
+    """Draw ``n`` examples of ``strategy`` deterministically (the hypothesis engine)."""
+    out: list[Any] = []
+
+    @settings(
+        max_examples=n,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def draw(value: Any) -> None:
+        out.append(value)
+
+    draw()
+    return out
+
+
+@pytest.mark.unit
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(messages)
+def test_validator_total_on_any_input(raw: bytes) -> None:
+    result = validate(raw, now=NOW)
+    assert isinstance(result, ValidEvent | Rejection)
+    if isinstance(result, Rejection):
+        assert result.message
+        assert result.field is None or result.field in {f.name for f in EVENT_FIELDS}
+    else:
+        assert result.event_time.tzinfo is UTC
+
+
+def _micros(value: datetime) -> int:
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@pytest.mark.spark
+def test_spark_validator_agrees_with_python(spark: Any) -> None:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from loglake_core.spark.rules import validate_values
+
+    raws = collect(messages, N_MESSAGES)
+    assert len(raws) >= N_MESSAGES
+    df = spark.createDataFrame([(i, r) for i, r in enumerate(raws)], "i long, value binary")
+    checked = df.transform(lambda d: validate_values(d, now_col=F.lit(NOW)))
+    names = [f.name for f in EVENT_FIELDS if f.name != "event_time"]
+    rows = checked.select(
+        "i",
+        "reason_code",
+        "reason_field",
+        F.unix_micros("event_time").alias("micros"),
+        F.unix_date("event_date").alias("days"),
+        "page",
+        "_rescued",
+        *names,
+    ).collect()
+    assert len(rows) == len(raws)
+    mismatches = []
+    accepted = 0
+    for row in sorted(rows, key=lambda r: r.i):
+        raw = raws[row.i]
+        result = validate(raw, now=NOW)
+        if isinstance(result, Rejection):
+            got = (row.reason_code, row.reason_field)
+            if got != (result.code.value, result.field):
+                mismatches.append((raw[:200], (result.code.value, result.field), got))
+            continue
+        accepted += 1
+        expected = {
+            "code": None,
+            "micros": _micros(result.event_time),
+            "days": (result.event_date - datetime(1970, 1, 1).date()).days,
+            "page": result.page,
+            "rescued": None if result.rescued is None else json.loads(result.rescued),
+            **{n: result.fields[n] for n in names},
+        }
+        actual = {
+            "code": row.reason_code,
+            "micros": row.micros,
+            "days": row.days,
+            "page": row.page,
+            "rescued": None if row._rescued is None else json.loads(row._rescued),
+            **{n: row[n] for n in names},
+        }
+        if expected != actual:
+            diff = {k: (expected[k], actual[k]) for k in expected if expected[k] != actual[k]}
+            mismatches.append((raw[:200], "values", diff))
+    assert not mismatches, f"{len(mismatches)} disagreements, first: {mismatches[:5]}"
+    # the generated inputs really exercise both outcomes
+    assert accepted > N_MESSAGES // 10
+    assert len(rows) - accepted > N_MESSAGES // 5
+
+
+@pytest.mark.spark
+def test_spark_page_normaliser_agrees_with_python(spark: Any) -> None:
+    from loglake_core.spark.pages import normalize_page_col
+
+    urls = collect(
+        st.one_of(
+            page_urls,
+            st.text(max_size=30),
+            st.text(st.sampled_from("/aA0f9-?#:. \t\n"), max_size=30),
+            st.none(),
+        ),
+        N_PAGES,
+    )
+    df = spark.createDataFrame([(i, u) for i, u in enumerate(urls)], "i long, url string")
+    rows = df.select("i", normalize_page_col("url").alias("page")).collect()
+    got = {r.i: r.page for r in rows}
+    bad = [
+        (u, normalize_page(u), got[i]) for i, u in enumerate(urls) if normalize_page(u) != got[i]
+    ]
+    assert not bad, f"{len(bad)} disagreements, first: {bad[:5]}"
