@@ -295,3 +295,35 @@ def test_status_reports_state_counts_and_watermark(orch, runner, clock, ingest):
     assert status["state"]["status"] == "running"
     assert status["dates"] == {"running": 2}
     assert status["watermark"] == clock.now.isoformat()
+
+
+class FlakySns:
+    """Refuses the first publish, like an SNS outage, then works."""
+
+    def __init__(self):
+        self.sent = []
+        self.calls = 0
+
+    def publish(self, subject, message):
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("SNS is down")
+        self.sent.append(message)
+
+
+def test_alert_survives_a_failed_publish(make_orch, store, runner, clock, ingest):
+    orch = make_orch(max_attempts=1)
+    orch.notifier = sns = FlakySns()
+    ingest(1, clock.now, D26)
+    orch.tick()
+    runner.finish("jr_1", "FAILED", "boom")
+    assert orch.tick()["action"] == "failed"
+    assert sns.sent == []
+    assert store.get_job_state(JOB).pending_alert["run_ids"] == ["jr_1"]
+    assert orch.tick()["action"] == "idle"  # a fresh alert is left to its writer for a while
+    assert sns.sent == []
+    clock.advance(901)  # older than the claim TTL: the writer is gone, a tick sends it
+    orch.tick()
+    orch.tick()
+    assert [m["run_ids"] for m in sns.sent] == [["jr_1"]]
+    assert store.get_job_state(JOB).pending_alert is None
