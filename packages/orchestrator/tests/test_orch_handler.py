@@ -163,3 +163,14 @@ def test_store_is_shared_state_not_the_container(env, store, lambda_context, loa
     config = OrchestratorConfig.from_env(env)
     other = build_orchestrator(config, dynamodb=ControlStore(TABLE).client)
     assert run_event(other, load_event("scheduled_tick.json"))["run_id"] == first["run_id"]
+
+
+def test_missing_control_table_is_a_clear_error(env, lambda_context):
+    result = handler(
+        {"action": "status"}, lambda_context, env={**env, "LOGLAKE_CONTROL_TABLE": "nope"}
+    )
+    assert result == {
+        "ok": False,
+        "error": "control table 'nope' does not exist at this endpoint; deploy it or set "
+        "LOGLAKE_CONTROL_TABLE to its name",
+    }

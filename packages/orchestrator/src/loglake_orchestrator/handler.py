@@ -81,6 +81,16 @@ def run_event(orchestrator: Orchestrator, event: Any) -> dict[str, Any]:
     except LoglakeError as exc:
         log_event(event="error", job=orchestrator.job, error=str(exc))
         return {"ok": False, "error": str(exc)}
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code != "ResourceNotFoundException":
+            raise  # unexpected: let Lambda record it and retry the invocation
+        message = (
+            f"control table {orchestrator.store.table_name!r} does not exist at this endpoint; "
+            "deploy it or set LOGLAKE_CONTROL_TABLE to its name"
+        )
+        log_event(event="error", job=orchestrator.job, error=message)
+        return {"ok": False, "error": message}
     return {"ok": True, **result}
 
 

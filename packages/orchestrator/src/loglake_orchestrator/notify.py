@@ -24,11 +24,17 @@ class SnsNotifier:
 
     def __init__(self, topic_arn: str, client: Any = None, endpoint_url: str | None = None) -> None:
         self.topic_arn = topic_arn
-        if client is None:
+        self.endpoint_url = endpoint_url
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The SNS client, built on first use (most invocations never publish)."""
+        if self._client is None:
             import boto3
 
-            client = boto3.client("sns", endpoint_url=endpoint_url)
-        self.client = client
+            self._client = boto3.client("sns", endpoint_url=self.endpoint_url)
+        return self._client
 
     def publish(self, subject: str, message: dict[str, Any]) -> None:
         """Publish; raises OrchestratorError when SNS refuses."""
