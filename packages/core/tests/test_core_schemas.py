@@ -46,7 +46,7 @@ def _json_types(spec: dict[str, Any]) -> set[str]:
     return set(kind) if isinstance(kind, list) else {kind}
 
 
-@pytest.mark.unit
+@pytest.mark.spark  # needs the full environment (pyarrow), which the spark tier has
 def test_arrow_schemas_follow_the_contract() -> None:
     from loglake_core.arrow import event_schema, quarantine_schema, raw_events_schema
 
@@ -76,9 +76,10 @@ def test_json_schema_follows_the_contract() -> None:
         assert ("null" in types) == f.nullable == (not f.required), f.name
 
 
-@pytest.mark.unit
+@pytest.mark.spark  # needs the full environment (jsonschema), which the spark tier has
 def test_json_schema_accepts_and_rejects_like_the_validator() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(event_json_schema())
     validator.check_schema(event_json_schema())
     good = {
@@ -108,7 +109,6 @@ def test_json_schema_accepts_and_rejects_like_the_validator() -> None:
 
 @pytest.mark.spark
 def test_spark_structs_agree_with_arrow_and_json_schema() -> None:
-    pytest.importorskip("pyspark")
     from loglake_core.arrow import event_schema
     from loglake_core.spark.schema import event_struct, quarantine_struct, raw_events_struct
 
