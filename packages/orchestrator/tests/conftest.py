@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -32,6 +33,16 @@ def _load_event(name: str) -> dict[str, Any]:
 def load_event() -> Any:
     """Load a recorded event from tests/events by file name."""
     return _load_event
+
+
+@pytest.fixture(autouse=True)
+def _reset_transition_logger() -> Iterator[None]:
+    """The handler sends transition lines to stdout; give each test a clean logger."""
+    logger = logging.getLogger("loglake_orchestrator.transitions")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.propagate, logger.level = saved[1], saved[2]
 
 
 @pytest.fixture
