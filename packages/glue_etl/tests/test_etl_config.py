@@ -87,7 +87,7 @@ def test_row_gate_and_stats_checks_are_pure() -> None:
     d1, d2 = date(2026, 11, 1), date(2026, 11, 2)
     failures = check_row_counts({d1: 10, d2: 0}, {d1, d2})
     assert failures == [GateFailure(d2, "raw", "rows", failures[0].message)]
-    assert "0 cleaned rows" in failures[0].message
+    assert "0 rows after cleaning" in failures[0].message
     assert check_row_counts({d1: 0}, set()) == []
     stats = [{"event_date": d1, "rows": 4, "nulls": 1, "nulls_sample": '{"page":null}'}]
     (f,) = check_stats("errors_hourly", stats)

@@ -109,7 +109,7 @@ def test_missing_date_fails_the_row_gate_and_writes_nothing(
     with pytest.raises(QualityGateError) as info:
         run_etl(spark, small_lake, [DAYS[0], empty_day])
     message = str(info.value)
-    assert "2026-12-25 raw rows: 0 cleaned rows" in message
+    assert "2026-12-25 raw rows: 0 rows after cleaning" in message
     assert "nothing written" in message
     assert [f.date for f in info.value.failures] == [empty_day]
     assert _snapshot(spark, small_lake) == before

@@ -61,8 +61,8 @@ def check_row_counts(
             d,
             "raw",
             "rows",
-            f"0 cleaned rows (read {rows_by_date.get(d, 0)} after cleaning) but the date is "
-            "expected to have data; check ingest, or pass --allow-empty for a quiet day",
+            f"0 rows after cleaning, but the date is expected to have data; check ingest "
+            f"(raw/events partition event_date={d.isoformat()}) or pass --allow-empty",
         )
         for d in sorted(expected)
         if rows_by_date.get(d, 0) <= 0

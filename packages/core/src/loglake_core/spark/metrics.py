@@ -101,10 +101,9 @@ def aggregate_table(df: DataFrame, table: MetricTable) -> DataFrame:
     if percentiles:
         aggs.append(percentiles_col(percentiles[0].column or "tti_ms", percentiles[0].where))
     out = source.groupBy(*grain).agg(*aggs)
-    for i, (name, _) in enumerate(TTI_PERCENTILES):
-        if percentiles:
-            out = out.withColumn(name, sf.col(_PCT_ARRAY).getItem(i))
     if percentiles:
+        for i, (name, _) in enumerate(TTI_PERCENTILES):
+            out = out.withColumn(name, sf.col(_PCT_ARRAY).getItem(i))
         out = out.drop(_PCT_ARRAY)
     if table.having:
         out = out.where(sf.expr(table.having))
