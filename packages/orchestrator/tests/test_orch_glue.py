@@ -120,3 +120,45 @@ def test_stop_calls_batch_stop_and_swallows_errors():
         runner.stop("jr_1")
         runner.stop("jr_1")
         stub.assert_no_pending_responses()
+
+
+def test_tick_reconciles_failed_and_timed_out_runs_with_get_job_run(store, clock, notifier, ingest):
+    from loglake_core.control import DateStatus
+    from loglake_orchestrator.config import OrchestratorConfig
+    from loglake_orchestrator.machine import Orchestrator
+
+    config = OrchestratorConfig(
+        lake_uri="s3://bucket/lake", control_table=store.table_name, job_runner="local",
+        max_attempts=2, backoff_base_seconds=1, backoff_cap_seconds=2,
+    )  # fmt: skip
+    client = glue_client()
+    orch = Orchestrator(config, store, GlueJobRunner("loglake-etl", client=client), notifier,
+                        clock=clock)  # fmt: skip
+    ingest(1, clock.now, date(2026, 11, 26))
+    start_args = {
+        "JobName": "loglake-etl",
+        "Arguments": {"--dates": "2026-11-26", "--lake": "s3://bucket/lake"},
+    }
+    with Stubber(client) as stub:
+        stub.add_response("start_job_run", {"JobRunId": "jr_a"}, start_args)
+        stub.add_response("get_job_run", {"JobRun": {"Id": "jr_a", "JobRunState": "RUNNING"}})
+        stub.add_response(
+            "get_job_run",
+            {"JobRun": {"Id": "jr_a", "JobRunState": "FAILED", "ErrorMessage": "OOM"}},
+        )
+        stub.add_response("start_job_run", {"JobRunId": "jr_b"}, start_args)
+        stub.add_response(
+            "get_job_run",
+            {"JobRun": {"Id": "jr_b", "JobRunState": "TIMEOUT", "ErrorMessage": "timed out"}},
+        )
+        assert orch.tick()["run_id"] == "jr_a"
+        assert orch.tick()["action"] == "running"
+        assert orch.tick()["action"] == "retry_scheduled"
+        clock.advance(5)
+        assert orch.tick()["run_id"] == "jr_b"
+        assert orch.tick()["action"] == "failed"
+        stub.assert_no_pending_responses()
+    [(_, alert)] = notifier.sent
+    assert alert["run_ids"] == ["jr_a", "jr_b"]
+    assert alert["last_error"] == "timed out"
+    assert store.get_date_status("loglake-etl", date(2026, 11, 26)) == DateStatus.FAILED
