@@ -296,14 +296,15 @@ def duckdb_pages(*, raw_table: str, dates: list[str], threads: int = 2) -> dict[
 
     started = time.perf_counter()
     dt = DeltaTable(raw_table)
-    files = dt.file_uris(partition_filters=[("event_date", "in", dates)]) if dates else []
+    wanted = tuple(f"event_date={d}/" for d in dates)
+    files = [f.removeprefix("file://") for f in dt.file_uris() if any(w in f for w in wanted)]
     if not files:
         raise SystemExit(f"no raw files for dates {dates} in {raw_table}")
     con = duckdb.connect(config={"threads": threads})
     con.execute("SET TimeZone = 'UTC'")
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con.execute(
-        "CREATE VIEW raw AS SELECT * FROM read_parquet($files, hive_partitioning = true)",
-        {"files": [f.removeprefix("file://") for f in files]},
+        f"CREATE VIEW raw AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true)"
     )
     con.execute(f"CREATE TEMP TABLE cleaned AS {cleaned_sql('raw', dates)}")
     con.execute(f"CREATE TEMP TABLE page_metrics AS {page_metrics_sql('cleaned')}")

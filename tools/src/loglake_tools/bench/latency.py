@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 #: Events written before the measurement so that the query has run its first batch.
 WARMUP_EVENTS: Final = 1_000
 #: Seconds to wait for the first batch (JVM start-up on a busy machine) and to catch up.
-START_TIMEOUT: Final = 300.0
-CATCH_UP_TIMEOUT: Final = 300.0
+START_TIMEOUT: Final = 900.0
+CATCH_UP_TIMEOUT: Final = 900.0
 #: Exit statuses of a job stopped with SIGTERM: graceful (0), or killed by the signal.
 STOPPED_OK: Final = (0, -signal.SIGTERM, 128 + signal.SIGTERM, 130)
 #: Target: p95 latency <= trigger + this many seconds.
