@@ -35,9 +35,11 @@ class LazyGroup(click.Group):
     """A click group whose sub-commands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Names of every sub-command, imported or not."""
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return the sub-command ``cmd_name`` (None when unknown)."""
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
@@ -52,6 +54,7 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: Any) -> None:
+        """List the sub-commands with their one-line help, without importing them."""
         with formatter.section("Commands"):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
 
