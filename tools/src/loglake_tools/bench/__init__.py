@@ -75,6 +75,9 @@ def section(result: dict[str, Any], name: str, fn: Callable[[], dict[str, Any]])
     except BenchError as exc:
         log.error("bench %s failed: %s", name, exc)
         result[name] = {"error": str(exc)}
+    except Exception as exc:  # a long run keeps the other sections' figures
+        log.exception("bench %s failed unexpectedly", name)
+        result[name] = {"error": f"{type(exc).__name__}: {exc}"}
     result[name]["section_seconds"] = time.perf_counter() - started
 
 

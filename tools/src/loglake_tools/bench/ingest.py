@@ -71,6 +71,14 @@ def measure_contender(
     except BenchError as exc:
         log.error("%s: %s", name, exc)
         return {"name": name, "label": LABELS.get(name, name), "events": events, "error": str(exc)}
+    except Exception as exc:  # keep the other contenders' figures
+        log.exception("%s failed unexpectedly", name)
+        return {
+            "name": name,
+            "label": LABELS.get(name, name),
+            "events": events,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
     return summarize(name, LABELS.get(name, name), events, runs)
 
 

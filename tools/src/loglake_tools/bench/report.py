@@ -241,6 +241,17 @@ def notes_of(result: dict[str, Any]) -> list[str]:
             f"{num(ratios.get('vs_python_per_cpu_second'), 2)}x the Python consumer's events "
             "per CPU-second."
         )
+    lat = result.get("latency") or {}
+    if lat.get("latency_seconds"):
+        cap = lat.get("capacity_events_per_second")
+        notes.append(
+            f"Latency: {num(lat.get('events_measured'))} events produced at "
+            f"{num(lat.get('rate'))} events/s"
+            + (f" (50% of the measured capacity {num(cap)} events/s)" if cap else "")
+            + f" for {num(lat.get('duration_seconds'))} s, trigger "
+            f"{num(lat.get('trigger_seconds'))} s, {num(lat.get('batches'))} batches; "
+            f"{num(lat.get('events_not_committed'))} events not committed at the end."
+        )
     etl = result.get("etl") or {}
     if etl.get("contenders"):
         notes.append(
