@@ -15,8 +15,9 @@ Checks run in a fixed order and the first failing one decides the reason:
    a number literal longer than ``MAX_NUMBER_LENGTH``, or anything after the object;
 7. then each field in ``EVENT_FIELDS`` order: ``missing_field`` (absent or ``null``),
    ``wrong_type``, then its value rules (``too_long``, ``out_of_range``,
-   ``unknown_event_type``/``invalid_value``, and for ``event_time``: ``bad_timestamp``,
-   ``naive_timestamp``, ``ancient_timestamp``, ``future_timestamp``).
+   ``unknown_event_type``/``invalid_value``, and for ``event_time``: ``bad_timestamp``
+   for text outside the ISO profile, ``naive_timestamp``, ``bad_timestamp`` for a date
+   or time that does not exist, ``ancient_timestamp``, ``future_timestamp``).
 
 Unknown top-level fields are kept in ``ValidEvent.rescued`` as a JSON object string with
 sorted keys. Escaped lone surrogates (``"\\ud800"``) become ``?``, as in the JVM.

@@ -118,10 +118,12 @@ def _message_checks(df: DataFrame, value_col: str, config: ValidationConfig) -> 
         _P + "profile", _bracket_profile(F.regexp_replace(_c("blanked"), NON_BRACKET_PATTERN, ""))
     )
     size = F.octet_length(_c("bytes"))
-    first = F.left(F.ltrim(text, ws), F.lit(1))
+    first = F.left(
+        F.btrim(text, ws), F.lit(1)
+    )  # never all whitespace here (empty is checked first)
     error = (
         F.when(
-            F.trim(text, ws) == "",
+            F.btrim(text, ws) == "",
             _err(
                 Reason.EMPTY,
                 None,
@@ -178,7 +180,7 @@ def _message_checks(df: DataFrame, value_col: str, config: ValidationConfig) -> 
     df = df.withColumn(_P + "pre_error", error)
     parsed = F.when(_c("pre_error").isNull(), F.try_parse_json(text))
     df = df.withColumn(_P + "variant", parsed)
-    trailing = _c("profile")["early"] | ~F.endswith(F.rtrim(_c("blanked"), ws), F.lit("}"))
+    trailing = _c("profile")["early"] | ~F.endswith(F.btrim(_c("blanked"), ws), F.lit("}"))
     too_long_number = F.regexp_like(_c("blanked"), F.lit(f"[-+.eE0-9]{{{MAX_NUMBER_LENGTH + 1}}}"))
     not_json = _c("variant").isNull() | trailing | too_long_number
     df = df.withColumn(
