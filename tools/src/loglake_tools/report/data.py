@@ -250,9 +250,9 @@ def load_run_history(
         One plain dict per run, newest first: run id, status, dates, attempt, runner,
         start and end (UTC), duration in seconds and the error, if any.
     """
-    from loglake_core.control_store import ControlStore, default_client
+    from loglake_core.control_store import ControlStore
 
-    store = ControlStore(table_name, client=client or default_client(endpoint))
+    store = ControlStore(table_name, client=client or dynamodb_client(endpoint))
     runs = []
     for run in reversed(store.list_runs(job_name)):
         duration = (run.ended_at - run.started_at).total_seconds() if run.ended_at else None
@@ -270,6 +270,21 @@ def load_run_history(
             }
         )
     return runs
+
+
+def dynamodb_client(endpoint: str | None) -> Any:
+    """A DynamoDB client for ``endpoint`` (AWS when ``None``).
+
+    The region falls back to ``us-east-1``; a local endpoint (moto) gets placeholder
+    credentials when the environment has none, since it accepts any.
+    """
+    import boto3
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    kwargs: dict[str, Any] = {"endpoint_url": endpoint, "region_name": region}
+    if endpoint and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client("dynamodb", **kwargs)
 
 
 def _as_histogram(value: Any) -> dict[int, int]:
