@@ -314,3 +314,18 @@ def test_unreachable_control_table_is_a_note_not_a_failure(sample_lake: dict[str
     assert data.runs == []
     assert data.runs_note is not None
     assert "missing" in data.runs_note
+
+
+@pytest.mark.unit
+def test_report_of_a_lake_without_tables_is_a_clear_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from loglake_tools.report import report
+
+    result = CliRunner().invoke(
+        report, ["--lake", str(tmp_path / "none"), "--out", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code == 1
+    assert "no loglake table under" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "r.html").exists()

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from loglake_core.errors import LoglakeError
+from loglake_core.errors import ConfigError, LoglakeError
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,21 @@ def build_report(
 
     Returns:
         The path written.
+
+    Raises:
+        ConfigError: the lake holds no loglake table.
     """
     from loglake_tools.reconcile import LakeReader, reconcile
     from loglake_tools.report.data import load_report_data
     from loglake_tools.report.html import render_html
 
     reader = LakeReader.open(lake, s3_endpoint=s3_endpoint)
+    tables = (reader.layout.raw_events, reader.layout.processed_page_metrics)
+    if not any(reader.exists(t) for t in tables):
+        raise ConfigError(
+            f"no loglake table under {reader.layout.base} (neither raw/events nor "
+            "processed/page_metrics_daily); check --lake, or run `hatch run demo` first"
+        )
     data = load_report_data(reader, control_table=control_table, aws_endpoint=aws_endpoint)
     recon = reconcile(producer_summary, data.counts) if producer_summary is not None else None
     path = Path(out)
