@@ -241,6 +241,10 @@ def notes_of(result: dict[str, Any]) -> list[str]:
             f"{num(ratios.get('vs_python_per_cpu_second'), 2)}x the Python consumer's events "
             "per CPU-second."
         )
+    for c in ing.get("contenders", []):
+        prof = next((r["profile"] for r in c.get("runs", []) if r.get("profile")), None)
+        if prof and prof.get("classes"):
+            notes.append(f"{_short(c['label'])} stage time (Spark event log): {_classes(prof)}.")
     lat = result.get("latency") or {}
     if lat.get("latency_seconds"):
         cap = lat.get("capacity_events_per_second")
@@ -262,15 +266,19 @@ def notes_of(result: dict[str, Any]) -> list[str]:
         )
         prof = etl.get("profile") or {}
         if prof.get("classes"):
-            parts = ", ".join(
-                f"{name} {num(c['stage_seconds'], 1)} s ({int(c['stages'])} stages)"
-                for name, c in prof["classes"].items()
-            )
-            notes.append(
-                f"ETL stage time by kind (Spark event log): {parts}; dominant: "
-                f"{prof.get('dominant_stage_class')}."
-            )
+            notes.append(f"ETL stage time (Spark event log): {_classes(prof)}.")
     return notes
+
+
+def _classes(prof: dict[str, Any]) -> str:
+    parts = ", ".join(
+        f"{name} {num(c['stage_seconds'], 1)} s in {int(c['stages'])} stages "
+        f"({num(c['executor_seconds'], 1)} task-s)"
+        for name, c in prof["classes"].items()
+    )
+    first = prof.get("session_to_first_job_seconds")
+    lead = f"session start to first job {num(first, 1)} s; " if first is not None else ""
+    return f"{lead}{parts}; dominant: {prof.get('dominant_stage_class')}"
 
 
 def write_json(result: dict[str, Any], path: Path) -> Path:
