@@ -73,3 +73,12 @@ def test_workdir_from_environment(tmp_path: Any, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("LOGLAKE_BENCH_DIR", str(tmp_path))
     cfg = BenchConfig.create()
     assert cfg.workdir.parent == tmp_path.resolve()
+
+
+def test_scale_multiplies_every_event_count(tmp_path: Any) -> None:
+    cfg = BenchConfig.create(workdir=tmp_path, scale=0.2)
+    assert cfg.sizes.ingest_events == 1_000_000
+    assert cfg.sizes.etl_events == 2_000_000
+    assert cfg.sizes.scaling_events == (200_000, 600_000, 2_000_000)
+    with pytest.raises(ValueError, match="greater than 0"):
+        BenchConfig.create(workdir=tmp_path, scale=-1)

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -97,6 +98,7 @@ def run_suite(
         "command": command,
         "smoke": cfg.smoke,
         "large": cfg.large,
+        "sizes": dataclasses.asdict(cfg.sizes),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "workdir": str(cfg.workdir),
@@ -205,6 +207,8 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--keep", is_flag=True, help="Keep lakes, logs and topics afterwards."),
         click.option("--repetitions", type=click.IntRange(1, 20),
                      help="Runs of a measurement shorter than a minute [3]."),
+        click.option("--scale", type=click.FloatRange(min=0.001, max=100.0),
+                     help="Multiply every event count (e.g. 0.2) when time is short [1]."),
     ]  # fmt: skip
     for opt in reversed(opts):
         fn = opt(fn)
@@ -219,6 +223,7 @@ def _config(**kw: Any) -> BenchConfig:
         bootstrap=kw.get("bootstrap"),
         keep=bool(kw.get("keep")),
         repetitions=kw.get("repetitions"),
+        scale=kw.get("scale"),
     )
 
 
@@ -227,7 +232,7 @@ def _command(name: str, kw: dict[str, Any]) -> str:
     for key in ("smoke", "large", "keep"):
         if kw.get(key):
             parts.append(f"--{key}")
-    for key in ("out", "workdir", "bootstrap", "repetitions", "rate"):
+    for key in ("out", "workdir", "bootstrap", "repetitions", "scale", "rate"):
         if kw.get(key) is not None:
             parts += [f"--{key}", str(kw[key])]
     return " ".join(parts)

@@ -114,8 +114,13 @@ class BenchConfig:
         spark_master: str | None = None,
         keep: bool = False,
         repetitions: int | None = None,
+        scale: float | None = None,
     ) -> BenchConfig:
-        """Resolve settings: argument, then environment variable, then default."""
+        """Resolve settings: argument, then environment variable, then default.
+
+        ``scale`` multiplies every event count (e.g. 0.2 for a fifth of the full sizes,
+        when the full run does not fit the time available); results record it.
+        """
         run_id = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"-{os.getpid()}"
         base = workdir or (
             Path(os.environ[ENV_BENCH_DIR]) if os.environ.get(ENV_BENCH_DIR) else None
@@ -128,6 +133,15 @@ class BenchConfig:
         sizes = SMOKE_SIZES if smoke else FULL_SIZES
         if large:
             sizes = replace(sizes, scaling_events=(*sizes.scaling_events, LARGE_EXTRA_EVENTS))
+        if scale is not None and scale != 1.0:
+            if scale <= 0:
+                raise ValueError(f"scale {scale} must be greater than 0, e.g. 0.2")
+            sizes = replace(
+                sizes,
+                ingest_events=max(1_000, int(sizes.ingest_events * scale)),
+                etl_events=max(1_000, int(sizes.etl_events * scale)),
+                scaling_events=tuple(max(1_000, int(n * scale)) for n in sizes.scaling_events),
+            )
         return cls(
             workdir=folder.resolve(),
             sizes=sizes,
