@@ -185,3 +185,37 @@ def test_ingest_matches_generator_quarantines_hostile_input_and_dirties_late_dat
     assert store.get_date_status(DEFAULT_JOB, processed) == DateStatus.DIRTY
     assert store.get_date_status(DEFAULT_JOB, untouched) == DateStatus.PENDING
     assert run.dirty_dates == [processed]
+
+
+def test_ingest_into_an_s3a_lake(spark, local_stack, kafka_topic, s3a_bucket):
+    from loglake_ingest.config import IngestConfig
+    from loglake_ingest.job import run_ingest
+    from loglake_tools.produce import produce_events
+
+    summary = produce_events(
+        local_stack.kafka_bootstrap,
+        kafka_topic,
+        300,
+        seed=3,
+        malformed_share=0.1,
+        duplicate_share=0.1,
+        create=False,
+    )
+    config = IngestConfig(
+        topics=(kafka_topic,),
+        lake=f"{s3a_bucket}/lake",
+        bootstrap=local_stack.kafka_bootstrap,
+        available_now=True,
+        control_table=None,
+    )
+
+    run = run_ingest(config, spark=spark, install_signals=False)
+
+    layout = config.layout
+    assert config.checkpoint_uri.startswith("s3a://")
+    raw = spark.read.format("delta").load(layout.raw_events)
+    assert raw.count() == raw.select("event_id").distinct().count() == summary["valid"]
+    assert spark.read.format("delta").load(layout.raw_quarantine).count() == summary["malformed"]
+    assert run.duplicates_dropped == summary["duplicates"]
+    batches = spark.read.format("delta").load(layout.ingest_batches).collect()
+    assert sum(b.records_read for b in batches) == 300

@@ -5,9 +5,10 @@ Each write is a Delta append with ``txnAppId`` (stable per checkpoint) and
 every write that already committed for that batch id, so each Kafka record lands
 exactly once in raw or in quarantine, and the reconciliation row is written once.
 
-The batch is persisted once (memory and disk) so the de-dup operator upstream runs once
-per batch, and is repartitioned by ``event_date`` so a batch writes one file per date
-touched, split only above the target file size.
+The batch is computed once (a local checkpoint, memory and disk) so the de-dup operator
+upstream runs once per batch and later steps plan over plain rows, and is repartitioned
+by ``event_date`` so a batch writes one file per date touched, split only above the
+target file size.
 
 Example:
     >>> writer = BatchWriter(spark, config)  # doctest: +SKIP
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from loglake_ingest.materialize import materialize, release
 from loglake_ingest.reconcile import BatchCounts
 from loglake_ingest.source import Offsets, batch_offsets, records_in_range
 from loglake_ingest.tables import QUARANTINE_PARTITION, RAW_PARTITION, batches_schema
@@ -105,15 +107,13 @@ class BatchWriter:
     # ------------------------------------------------------------------ entry point
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         """Write one micro-batch (idempotent per ``batch_id``)."""
-        from pyspark import StorageLevel
-
         started = datetime.now(UTC)
         start, end = (
             batch_offsets(self.spark, self.config.checkpoint_uri, batch_id)
             if self.read_offsets
             else ({}, {})
         )
-        batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)
+        batch = materialize(batch_df)
         try:
             counts = self._count(batch, batch_id, start, end)
             counts.check()
@@ -125,7 +125,7 @@ class BatchWriter:
                 self._write_quarantine(batch, batch_id)
             self._write_batch_row(counts, start, end, started)
         finally:
-            batch.unpersist()
+            release(batch)
         if self.progress is not None:
             dirtied = self.progress.record(counts, started)
             self.totals.dirty_dates.update(dirtied)

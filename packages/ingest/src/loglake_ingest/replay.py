@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from loglake_ingest.errors import ConfigError
+from loglake_ingest.materialize import materialize, release
 from loglake_ingest.rows import raw_rows, validator_version
 from loglake_ingest.tables import ensure_replays_table, replays_path
 
@@ -105,16 +106,13 @@ def replay_quarantine(
         ConfigError: when the lake has no quarantine table.
     """
     from delta.tables import DeltaTable
-    from pyspark import StorageLevel
     from pyspark.sql import functions as sf
 
     if not DeltaTable.isDeltaTable(spark, layout.raw_quarantine):
         raise ConfigError(f"{layout.raw_quarantine} is not a Delta table; nothing to replay")
     ensure_replays_table(spark, layout)
     summary = ReplaySummary(replay_id=uuid.uuid4().hex)
-    checked = validator(_candidates(spark, layout, reason, since)).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    checked = materialize(validator(_candidates(spark, layout, reason, since)))
     try:
         stats = checked.groupBy(sf.col("reason_code")).count().collect()
         for row in stats:
@@ -131,7 +129,7 @@ def replay_quarantine(
             dates = valid.select("event_date").distinct().collect()
             summary.event_dates = sorted(r["event_date"] for r in dates)
     finally:
-        checked.unpersist()
+        release(checked)
     logger.info(
         "replay %s: %d candidates, %d now valid, %d moved into raw",
         summary.replay_id,

@@ -1,0 +1,200 @@
+"""Pure-Python parts of the ingest job: config, reconciliation, offsets, lag, CLI errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+
+from loglake_ingest.cli import main, parse_since
+from loglake_ingest.compact import parse_dates
+from loglake_ingest.config import IngestConfig, normalize_control_table
+from loglake_ingest.errors import ConfigError, ReconciliationError
+from loglake_ingest.reconcile import BatchCounts, EngineFigures, raise_on_mismatch, verify_progress
+from loglake_ingest.source import kafka_options, parse_offsets, records_in_range
+
+pytestmark = pytest.mark.unit
+
+BASE = {"topics": ("events",), "lake": "/tmp/lake", "bootstrap": "127.0.0.1:19092"}
+
+
+def test_config_argument_beats_environment_beats_default():
+    env = {
+        "LOGLAKE_LAKE": "s3a://bucket/lake",
+        "LOGLAKE_KAFKA_BOOTSTRAP": "broker:9092",
+        "LOGLAKE_TOPICS": "a, b",
+        "LOGLAKE_CONTROL_TABLE": "none",
+        "LOGLAKE_INGEST_TRIGGER_SECONDS": "5",
+    }
+    cfg = IngestConfig.resolve(env=env, bootstrap="given:1")
+    assert cfg.bootstrap == "given:1"
+    assert cfg.lake == "s3a://bucket/lake"
+    assert cfg.topics == ("a", "b")
+    assert cfg.control_table is None
+    assert cfg.trigger_seconds == 5.0
+    assert cfg.dedup_window_seconds == 600
+    assert cfg.checkpoint_uri == "s3a://bucket/lake/_checkpoints/ingest"
+
+
+def test_config_app_id_is_stable_per_checkpoint():
+    a = IngestConfig(**BASE)
+    b = IngestConfig(**BASE)
+    c = IngestConfig(**BASE, checkpoint="/tmp/other")
+    assert a.app_id == b.app_id
+    assert a.app_id != c.app_id
+    assert a.app_id.startswith("loglake-ingest-")
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"bootstrap": "nohost"}, "bootstrap 'nohost'"),
+        ({"starting_offsets": "middle"}, "starting_offsets 'middle'"),
+        ({"trigger_seconds": 0}, "trigger_seconds=0"),
+        ({"max_offsets_per_trigger": -1}, "max_offsets_per_trigger=-1"),
+        ({"lake": "ftp://x"}, "scheme 'ftp'"),
+        ({"topics": ("a,b",)}, "topics"),
+    ],
+)
+def test_config_errors_name_the_setting_and_value(change, needle):
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(")):
+        IngestConfig(**{**BASE, **change})
+
+
+def test_config_missing_setting_says_how_to_fix():
+    with pytest.raises(ConfigError, match="--lake or set LOGLAKE_LAKE"):
+        IngestConfig.resolve(env={}, topics=("a",), bootstrap="b:1")
+    with pytest.raises(ConfigError, match="not a valid trigger_seconds"):
+        IngestConfig.resolve(env={"LOGLAKE_INGEST_TRIGGER_SECONDS": "soon"}, **BASE)
+
+
+def test_control_table_off_values():
+    assert normalize_control_table("None") is None
+    assert normalize_control_table(" off ") is None
+    assert normalize_control_table("loglake-control") == "loglake-control"
+
+
+def test_max_records_per_file_follows_target_size():
+    cfg = IngestConfig(**BASE, target_file_bytes=1_600, row_bytes_estimate=160)
+    assert cfg.max_records_per_file == 10
+
+
+def test_kafka_options():
+    opts = kafka_options(IngestConfig(**BASE, max_offsets_per_trigger=10))
+    assert opts["subscribe"] == "events"
+    assert opts["startingOffsets"] == "earliest"
+    assert opts["failOnDataLoss"] == "true"
+    assert opts["maxOffsetsPerTrigger"] == "10"
+
+
+def test_offsets_and_records_in_range():
+    start = parse_offsets('{"t": {"0": 5, "1": 0}}')
+    end = parse_offsets('{"t": {"0": 15, "1": 3, "2": 4}}')
+    assert records_in_range(start, end) == 10 + 3 + 4
+
+
+def test_batch_counts_equation():
+    counts = BatchCounts(batch_id=1, records_read=10, valid_written=6, quarantined=3)
+    assert counts.duplicates_dropped == 1
+    counts.check()
+    assert counts.counters() == {
+        "records_read": 10,
+        "valid_written": 6,
+        "quarantined": 3,
+        "duplicates_dropped": 1,
+    }
+    with pytest.raises(ReconciliationError, match="batch 2: wrote 6 valid"):
+        BatchCounts(batch_id=2, records_read=5, valid_written=6, quarantined=0).check()
+
+
+def test_verify_progress_catches_every_mismatch():
+    counts = BatchCounts(batch_id=3, records_read=10, valid_written=6, quarantined=3)
+    assert verify_progress(counts, EngineFigures(3, 10, 1, 0)) == []
+    late = verify_progress(counts, EngineFigures(3, 10, 1, 2))
+    assert any("behind the watermark" in p for p in late)
+    short = verify_progress(counts, EngineFigures(3, 9, 1, 0))
+    assert any("offsets cover 10" in p for p in short)
+    wrong = verify_progress(counts, EngineFigures(3, 10, 3, 0))
+    assert any("3 duplicates" in p for p in wrong)
+    with pytest.raises(ReconciliationError, match="batch 3 does not reconcile"):
+        raise_on_mismatch(counts, EngineFigures(3, 10, 3, 0))
+
+
+def test_listener_lag_and_engine_figures():
+    from loglake_ingest.listener import engine_figures, kafka_lag, progress_record
+
+    source = SimpleNamespace(
+        latestOffset=json.dumps({"t": {"0": 100, "1": 50}}),
+        endOffset=json.dumps({"t": {"0": 90, "1": 50}}),
+    )
+    assert kafka_lag([source]) == {"t-0": 10, "t-1": 0}
+    progress = SimpleNamespace(
+        batchId=4,
+        timestamp="2026-01-01T00:00:00Z",
+        numInputRows=12,
+        inputRowsPerSecond=6.0,
+        processedRowsPerSecond=12.0,
+        durationMs={"triggerExecution": 1000, "addBatch": 800},
+        sources=[source],
+        observedMetrics={"ingest_input": {"rows": 12, "valid": 9}},
+        stateOperators=[
+            SimpleNamespace(
+                numRowsDroppedByWatermark=0, customMetrics={"numDroppedDuplicateRows": 2}
+            )
+        ],
+    )
+    assert engine_figures(progress) == EngineFigures(4, 12, 2, 0)
+    counts = BatchCounts(batch_id=4, records_read=12, valid_written=7, quarantined=3)
+    record = progress_record(progress, counts)
+    assert record["kafka_lag"] == {"t-0": 10, "t-1": 0}
+    assert record["total_lag"] == 10
+    assert (record["rows_out"], record["quarantined"], record["duplicates"]) == (7, 3, 2)
+    assert verify_progress(counts, engine_figures(progress)) == []
+
+
+def test_parse_dates_and_since():
+    assert parse_dates(["2026-01-30..2026-02-01", "2026-01-01"]) == (
+        date(2026, 1, 1),
+        date(2026, 1, 30),
+        date(2026, 1, 31),
+        date(2026, 2, 1),
+    )
+    with pytest.raises(ConfigError, match="'2026-02-30' is not a date"):
+        parse_dates(["2026-02-30"])
+    with pytest.raises(ConfigError, match="ends before it starts"):
+        parse_dates(["2026-02-03..2026-02-01"])
+    assert parse_since("2026-01-02T10:00:00Z").isoformat() == "2026-01-02T10:00:00+00:00"
+    with pytest.raises(ConfigError, match="--since 'noon'"):
+        parse_since("noon")
+
+
+def test_cli_user_mistakes_exit_2_with_one_line(capsys, monkeypatch):
+    monkeypatch.delenv("LOGLAKE_LAKE", raising=False)
+    assert main(["--topic", "t", "--bootstrap", "b:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "loglake-ingest: error: ingest setting 'lake' is missing; pass --lake or set LOGLAKE_LAKE"
+    ]
+    assert main(["compact", "--lake", "/tmp/x", "--dates", "tomorrow"]) == 2
+    assert "'tomorrow' is not a date" in capsys.readouterr().err
+
+
+def test_loglake_ingest_click_group(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from loglake_tools.cli import cli
+
+    monkeypatch.setenv("LOGLAKE_STATE_DIR", str(tmp_path))
+    runner = CliRunner()
+    usage = runner.invoke(cli, ["ingest"])
+    assert usage.exit_code == 2
+    assert "give --topic" in usage.output
+    bad = runner.invoke(cli, ["ingest", "compact", "--lake", str(tmp_path), "--dates", "x"])
+    assert bad.exit_code == 2
+    assert "Traceback" not in bad.output
+    helped = runner.invoke(cli, ["ingest", "--help"])
+    assert helped.exit_code == 0
+    for name in ("run", "compact", "replay-quarantine", "--available-now", "--checkpoint"):
+        assert name in helped.output
