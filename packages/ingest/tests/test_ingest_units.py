@@ -198,3 +198,64 @@ def test_loglake_ingest_click_group(monkeypatch, tmp_path):
     assert helped.exit_code == 0
     for name in ("run", "compact", "replay-quarantine", "--available-now", "--checkpoint"):
         assert name in helped.output
+
+
+class _FakeQuery:
+    """Stands in for a StreamingQuery: busy for two polls, then between batches."""
+
+    def __init__(self) -> None:
+        self.isActive = True
+        self.polls = 0
+        self.stopped_while_busy = False
+
+    @property
+    def status(self) -> dict[str, bool]:
+        return {"isTriggerActive": self.polls < 2}
+
+    def awaitTermination(self, timeout: float) -> None:
+        self.polls += 1
+
+    def stop(self) -> None:
+        self.stopped_while_busy = self.status["isTriggerActive"]
+        self.isActive = False
+
+
+def test_stop_request_waits_for_the_running_batch():
+    from loglake_ingest.job import StopFlag, _wait
+
+    stop = StopFlag()
+    stop.request("SIGTERM")
+    stop.request("SIGINT")  # the first reason wins
+    query = _FakeQuery()
+    _wait(query, stop)
+    assert not query.isActive
+    assert not query.stopped_while_busy
+    assert query.polls == 2
+    assert stop.reason == "SIGTERM"
+
+
+def test_failures_are_translated_into_clear_errors():
+    from loglake_ingest.config import IngestConfig
+    from loglake_ingest.errors import DataLossError, QueryFailedError
+    from loglake_ingest.job import _translate
+
+    cfg = IngestConfig(**BASE)
+    lost = _translate(
+        RuntimeError("[STREAM_FAILED] Query x\n[KAFKA_DATA_LOSS.START_OFFSET_RESET] offsets gone"),
+        cfg,
+    )
+    assert isinstance(lost, DataLossError)
+    assert "topics events" in str(lost)
+    assert "--checkpoint" in str(lost)
+    recon = _translate(RuntimeError("Traceback ...\nReconciliationError: batch 3: wrote 9"), cfg)
+    assert isinstance(recon, ReconciliationError)
+    assert str(recon) == "batch 3: wrote 9"
+    other = _translate(
+        RuntimeError(
+            "[STREAM_FAILED] Query x terminated\n"
+            "[DELTA_NOT_NULL_CONSTRAINT_VIOLATED] NOT NULL constraint violated for column: service."
+        ),
+        cfg,
+    )
+    assert isinstance(other, QueryFailedError)
+    assert "DELTA_NOT_NULL_CONSTRAINT_VIOLATED" in str(other)
