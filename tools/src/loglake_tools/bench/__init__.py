@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
+import psutil
 
 from loglake_tools.bench.config import BenchConfig
 from loglake_tools.bench.contenders import RunEnv
@@ -88,9 +89,11 @@ def run_suite(
 ) -> dict[str, Any]:  # fmt: skip
     """Run ``body`` with a fresh result, then write the JSON (and Markdown + PNG with docs)."""
     from loglake_tools.bench.machine import machine_info
+    from loglake_tools.bench.measure import disable_subreaper
     from loglake_tools.bench.report import chart, markdown, print_tables, write_json
 
     out = out or Path(DEFAULT_OUT_DIR) / f"bench-{suite}{'-smoke' if cfg.smoke else ''}.json"
+    children_before = {c.pid for c in psutil.Process().children()}
     env = _run_env(cfg)
     started = time.perf_counter()
     result: dict[str, Any] = {
@@ -116,6 +119,7 @@ def run_suite(
             )
         if not cfg.keep:
             shutil.rmtree(cfg.workdir, ignore_errors=True)
+        disable_subreaper(keep=children_before)
     print_tables(result)
     click.echo(f"results: {out}" + (f" (+ {out.with_suffix('.md')}, .png)" if docs else ""))
     failed = [k for k, v in result.items() if isinstance(v, dict) and "error" in v]

@@ -112,6 +112,21 @@ def enable_subreaper() -> bool:
     return _subreaper_enabled
 
 
+def disable_subreaper(keep: set[int] | None = None) -> None:
+    """Stop being the subreaper (reaping orphans left so far, except the pids in ``keep``).
+
+    Called when a benchmark run ends, so that a long-lived process that ran it (a test
+    session) goes back to normal orphan handling.
+    """
+    global _subreaper_enabled
+    if not _subreaper_enabled:
+        return
+    _reap_ours(keep or set())
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    _subreaper_enabled = None
+
+
 def process_cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU-seconds of ``pid`` so far (``None`` if it does not run)."""
     if not pid:
