@@ -36,7 +36,9 @@ def hostile_corpus(now: datetime) -> dict[str, tuple[bytes, str]]:
     """label -> (message value, expected reason code)."""
 
     def js(**extra: object) -> bytes:
-        return json.dumps(_event("hostile", now, **extra)).encode()
+        body = _event("hostile", now)
+        body.update(extra)
+        return json.dumps(body).encode()
 
     missing = _event("hostile", now)
     missing.pop("service")
@@ -219,3 +221,42 @@ def test_ingest_into_an_s3a_lake(spark, local_stack, kafka_topic, s3a_bucket):
     assert run.duplicates_dropped == summary["duplicates"]
     batches = spark.read.format("delta").load(layout.ingest_batches).collect()
     assert sum(b.records_read for b in batches) == 300
+
+
+def test_lost_offsets_stop_the_job_with_a_clear_error(spark, local_stack, kafka_topic, tmp_path):
+    from confluent_kafka import Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from loglake_ingest.config import IngestConfig
+    from loglake_ingest.errors import DataLossError
+    from loglake_ingest.job import run_ingest
+
+    bootstrap = local_stack.kafka_bootstrap
+    producer = Producer({"bootstrap.servers": bootstrap})
+    now = datetime.now(UTC)
+
+    def send(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            body = json.dumps(_event(f"loss-{i}", now)).encode()
+            producer.produce(kafka_topic, value=body, partition=0)
+        assert producer.flush(30) == 0
+
+    send(0, 5)
+    config = IngestConfig(
+        topics=(kafka_topic,),
+        lake=str(tmp_path / "lake"),
+        bootstrap=bootstrap,
+        available_now=True,
+        control_table=None,
+    )
+    assert run_ingest(config, spark=spark, install_signals=False).valid_written == 5
+    send(5, 10)
+    # Retention "deletes" offsets 5..11 before the job read them.
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.delete_records([TopicPartition(kafka_topic, 0, 12)])
+    for future in futures.values():
+        future.result(timeout=30)
+
+    with pytest.raises(DataLossError, match=kafka_topic) as raised:
+        run_ingest(config, spark=spark, install_signals=False)
+    assert "--checkpoint" in str(raised.value)

@@ -45,7 +45,7 @@ QUERY_NAME: Final = "loglake-ingest"
 #: How often the main thread wakes up to look for a stop request or a failure.
 POLL_SECONDS: Final = 0.5
 #: Markers of Spark's Kafka data-loss failure (failOnDataLoss=true).
-DATA_LOSS_MARKERS: Final = ("KAFKA_DATA_LOSS", "data may have been lost", "dataLoss")
+DATA_LOSS_MARKERS: Final = ("KAFKA_DATA_LOSS", "data may have been lost", "failOnDataLoss")
 
 
 @dataclass
