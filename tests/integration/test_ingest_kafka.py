@@ -43,7 +43,7 @@ def hostile_corpus(now: datetime) -> dict[str, tuple[bytes, str]]:
     missing = _event("hostile", now)
     missing.pop("service")
     return {
-        "not_json": (b"hello {world", "not_json"),
+        "not_json": (b"{not json}", "not_json"),
         "truncated": (js()[:25], "not_json"),
         "array": (b"[1, 2, 3]", "not_object"),
         "scalar": (b"42", "not_object"),
