@@ -69,6 +69,22 @@ def _run_env(cfg: BenchConfig) -> RunEnv:
     )
 
 
+class Results(dict[str, Any]):
+    """The result of a run, saved to its JSON file after every section.
+
+    A long run that is stopped early keeps what it measured.
+    """
+
+    path: Path | None = None
+
+    def save(self) -> None:
+        """Write the JSON file now (no-op without a path)."""
+        if self.path is not None:
+            from loglake_tools.bench.report import write_json
+
+            write_json(self, self.path)
+
+
 def section(result: dict[str, Any], name: str, fn: Callable[[], dict[str, Any]]) -> None:
     """Run one benchmark into ``result[name]``; a failure is recorded and logged, not raised."""
     started = time.perf_counter()
@@ -81,6 +97,8 @@ def section(result: dict[str, Any], name: str, fn: Callable[[], dict[str, Any]])
         log.exception("bench %s failed unexpectedly", name)
         result[name] = {"error": f"{type(exc).__name__}: {exc}"}
     result[name]["section_seconds"] = time.perf_counter() - started
+    if isinstance(result, Results):
+        result.save()
 
 
 def run_suite(
@@ -96,7 +114,7 @@ def run_suite(
     children_before = {c.pid for c in psutil.Process().children()}
     env = _run_env(cfg)
     started = time.perf_counter()
-    result: dict[str, Any] = {
+    result = Results({
         "suite": suite,
         "command": command,
         "smoke": cfg.smoke,
@@ -105,7 +123,8 @@ def run_suite(
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "workdir": str(cfg.workdir),
-    }
+    })  # fmt: skip
+    result.path = out
     try:
         body(cfg, env, result)
     finally:
