@@ -310,6 +310,15 @@ def markdown(result: dict[str, Any], chart: str | None = None) -> str:
             "",
         ]
     out += [f"- {line}" for line in machine_lines(result.get("machine", {}))]
+    sizes = result.get("sizes") or {}
+    if sizes:
+        out.append(
+            f"- Sizes: ingest {num(sizes.get('ingest_events'))} events; latency "
+            f"{num(sizes.get('latency_seconds'))} s; ETL {num(sizes.get('etl_events'))} events "
+            f"over {sizes.get('etl_days')} days; scaling "
+            f"{', '.join(num(n) for n in sizes.get('scaling_events', []))} events; "
+            f"{sizes.get('partitions')} Kafka partitions."
+        )
     out.append("")
     for title, head, rows in tables(result):
         out += [f"## {title}", "", _md_table(head, rows), ""]
