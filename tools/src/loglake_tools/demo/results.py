@@ -123,11 +123,11 @@ def print_where(demo: Demo) -> None:
         f"[bold]control table[/]  {demo.book.control_table}  (moto {demo.state.aws_endpoint})",
         f"[bold]logs, ETL runs[/] {cfg.state_dir}",
         "",
-        "[bold]query it[/] (DuckDB over the Delta table, read by delta-rs):",
-        f"  {duckdb_one_liner(demo)}",
-        "",
         "[bold]run again[/]      hatch run demo        (reuses this lake: nothing is doubled)",
         "[bold]start over[/]     hatch run demo --fresh",
         "[bold]stop the stack[/] hatch run loglake stack down   (--purge also deletes its data)",
     ]
     demo.console.print(Panel("\n".join(lines), title="where everything is", expand=False))
+    demo.console.print("[bold]Query it[/] (DuckDB over the Delta table, read by delta-rs):")
+    # One unbroken line, so that it can be copied and pasted as it is.
+    demo.console.print(duckdb_one_liner(demo), soft_wrap=True, markup=False, highlight=False)

@@ -260,7 +260,7 @@ def load_run_history(
             {
                 "run_id": run.run_id,
                 "status": run.status,
-                "dates": [d.isoformat() for d in run.dates],
+                "dates": [d.isoformat() for d in sorted(run.dates)],
                 "attempt": run.attempt,
                 "runner": run.runner,
                 "started_at": run.started_at,

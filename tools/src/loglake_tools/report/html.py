@@ -27,16 +27,19 @@ RUN_COLUMNS: Final = (
     "status",
     "dates",
     "attempt",
+    "runner",
     "started_at",
-    "started",
-    "finished_at",
     "ended_at",
-    "finished",
     "duration_s",
-    "trigger",
-    "reason",
     "error",
 )
+#: Column titles of the run history.
+RUN_TITLES: Final = {
+    "run_id": "run id",
+    "started_at": "started (UTC)",
+    "ended_at": "ended (UTC)",
+    "duration_s": "seconds",
+}
 HIDDEN_RUN_KEYS: Final = frozenset({"pk", "sk", "version", "ttl", "expires_at"})
 MAX_RUN_COLUMNS: Final = 9
 
@@ -62,7 +65,8 @@ table { border-collapse:collapse; width:100%; font-size:13.5px; margin:6px 0 4px
 th, td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); }
 th { background:#f0f3f8; font-weight:600; }
 td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
-.ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; }
+.ok { color:var(--ok); font-weight:600; white-space:nowrap; }
+.bad { color:var(--bad); font-weight:600; white-space:nowrap; }
 .grid2 { display:grid; grid-template-columns: 3fr 2fr; gap:22px; }
 .empty { color:var(--muted); font-style:italic; padding:12px 0; }
 .chart { min-height:200px; }
@@ -273,7 +277,7 @@ def _runs_table(data: ReportData) -> str:
         if all(isinstance(r.get(k), int | float) for r in data.runs if r.get(k) is not None)
     }
     rows = [[_short(r.get(k)) for k in keys] for r in data.runs]
-    return _table(keys, rows, numeric=numeric)
+    return _table([RUN_TITLES.get(k, k) for k in keys], rows, numeric=numeric)
 
 
 def _short(value: Any) -> Any:
