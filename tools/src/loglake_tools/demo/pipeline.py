@@ -13,7 +13,6 @@ import os
 import shutil
 import threading
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from loglake_tools.demo.config import PARTITIONS, Bookkeeping, DemoConfig
@@ -313,7 +312,3 @@ class Demo:
 
         with self.clock.stage("orchestrator: ETL raw -> processed (local job runner)"):
             self.results["etl_runs"] = run_orchestrator(self)
-
-    def now(self) -> datetime:
-        """The current time (UTC)."""
-        return datetime.now(UTC)

@@ -218,11 +218,12 @@ def _top_pages_table(data: ReportData) -> str:
     if not days:
         return ""
     last = days[-1]
+    from loglake_core.histogram import percentile_from_histogram as pct
+
+    hists = data.page_histograms(last)
     rows = []
     for page, _p95, views in data.slowest_pages(10, day=last, min_views=charts.MIN_POINT_VIEWS):
-        hist = data.page_histograms(last)[page]
-        from loglake_core.histogram import percentile_from_histogram as pct
-
+        hist = hists[page]
         rows.append([page, views, pct(hist, 0.5), pct(hist, 0.95), pct(hist, 0.99)])
     return f"<h3>Slowest pages on {last.isoformat()} (by p95)</h3>" + _table(
         ["page", "views", "p50 ms", "p95 ms", "p99 ms"], rows, numeric={1, 2, 3, 4}
