@@ -71,3 +71,25 @@ def test_cli_lists_the_suites() -> None:
     help_all = CliRunner().invoke(bench, ["all", "--help"])
     assert "--smoke" in help_all.output
     assert "--large" in help_all.output
+
+
+def test_render_rewrites_markdown_and_chart_from_a_saved_result(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    saved = folder / "r.json"
+    saved.write_text(json.dumps({"machine": {}, "command": "loglake bench etl", "etl": {
+        "events": 10, "contenders": [], "targets": []}}))  # fmt: skip
+    result = CliRunner().invoke(
+        bench, ["render", str(saved), "--markdown", str(folder / "r.md"),
+                "--chart", str(folder / "r.png")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Command: `loglake bench etl`" in (folder / "r.md").read_text()
+    assert (folder / "r.png").exists()
+    bad = folder / "bad.json"
+    bad.write_text("[1]")
+    result = CliRunner().invoke(bench, ["render", str(bad)])
+    assert result.exit_code == 1
+    assert "not a benchmark result" in result.output

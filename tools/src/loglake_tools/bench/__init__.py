@@ -312,3 +312,35 @@ def scaling_cmd(**kw: Any) -> None:
 def all_cmd(rate: float | None, **kw: Any) -> None:
     """Every benchmark; also writes Markdown (for docs/benchmarks.md) and a PNG chart."""
     _invoke("all", _all(rate), {**kw, "rate": rate}, docs=True)
+
+
+@bench.command("render")
+@click.argument("result", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--markdown",
+    "md_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the Markdown here.",
+)
+@click.option("--chart", "png_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the PNG chart here.")  # fmt: skip
+def render_cmd(result: Path, md_path: Path | None, png_path: Path | None) -> None:
+    """Print the tables of a saved JSON result (and write its Markdown and chart)."""
+    import json
+
+    from loglake_tools.bench.report import chart, markdown, print_tables
+
+    try:
+        data = json.loads(result.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise click.ClickException(f"{result} is not a benchmark JSON result: {exc}") from exc
+    if not isinstance(data, dict) or "machine" not in data:
+        raise click.ClickException(
+            f"{result} is not a benchmark result (no 'machine' key); pass a file written by "
+            "`loglake bench ... --out`"
+        )
+    print_tables(data)
+    png = chart(data, png_path) if png_path else None
+    if md_path:
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        md_path.write_text(markdown(data, png.name if png else None), encoding="utf-8")
