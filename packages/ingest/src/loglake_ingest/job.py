@@ -135,6 +135,7 @@ def start_query(
     source: DataFrame | None = None,
 ) -> StreamingQuery:
     """Start the ingest query (Kafka unless ``source`` is given)."""
+    _mkdirs(spark, config.checkpoint_uri)
     stream = kafka_stream(spark, config) if source is None else source
     prepared = prepare_stream(
         stream, validator=validator, window_seconds=config.dedup_window_seconds
@@ -149,6 +150,14 @@ def start_query(
     else:
         out = out.trigger(processingTime=f"{config.trigger_seconds} seconds")
     return out.start()
+
+
+def _mkdirs(spark: SparkSession, uri: str) -> None:
+    """Create the checkpoint folder: Spark's checkpoint writer needs it on object stores."""
+    jvm: Any = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    path.getFileSystem(conf).mkdirs(path)
 
 
 def _translate(exc: BaseException, config: IngestConfig) -> IngestError:
@@ -178,6 +187,8 @@ def _root_cause(text: str) -> str:
         for line in lines
         if re.search(r"\[[A-Z_]{4,}\]", line) and not any(w in line for w in wrappers)
     ]
+    if not specific:
+        specific = [line.lstrip(": ") for line in lines if "Exception: " in line]
     return (specific or lines or ["(no message)"])[0][:1000]
 
 
