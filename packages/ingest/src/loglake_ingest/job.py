@@ -152,8 +152,18 @@ def start_query(
     return out.start()
 
 
+#: Spark's FileContext checkpoint writer needs real parent folders, which object stores
+#: lack; the FileSystem one writes a temporary file and renames it (one writer: safe).
+FS_CHECKPOINT_MANAGER: Final = (
+    "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
+)
+CHECKPOINT_MANAGER_CONF: Final = "spark.sql.streaming.checkpointFileManagerClass"
+
+
 def _mkdirs(spark: SparkSession, uri: str) -> None:
-    """Create the checkpoint folder: Spark's checkpoint writer needs it on object stores."""
+    """Prepare the checkpoint folder (and, on S3, a checkpoint writer that works there)."""
+    if uri.startswith(("s3a://", "s3://")) and not spark.conf.get(CHECKPOINT_MANAGER_CONF, None):
+        spark.conf.set(CHECKPOINT_MANAGER_CONF, FS_CHECKPOINT_MANAGER)
     jvm: Any = spark.sparkContext._jvm  # type: ignore[attr-defined]
     path = jvm.org.apache.hadoop.fs.Path(uri)
     conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
