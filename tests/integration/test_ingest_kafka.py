@@ -189,7 +189,7 @@ def test_ingest_matches_generator_quarantines_hostile_input_and_dirties_late_dat
     assert run.dirty_dates == [processed]
 
 
-def test_ingest_into_an_s3a_lake(spark, local_stack, kafka_topic, s3a_bucket):
+def test_ingest_into_an_s3a_lake(spark, local_stack, kafka_topic, s3a_bucket, tmp_path):
     from loglake_ingest.config import IngestConfig
     from loglake_ingest.job import run_ingest
     from loglake_tools.produce import produce_events
@@ -206,6 +206,9 @@ def test_ingest_into_an_s3a_lake(spark, local_stack, kafka_topic, s3a_bucket):
     config = IngestConfig(
         topics=(kafka_topic,),
         lake=f"{s3a_bucket}/lake",
+        # s3proxy's filesystem backend loses the empty "folders" Spark's offset log lists,
+        # so the checkpoint stays on local disk here (on AWS S3 it can live in the lake).
+        checkpoint=str(tmp_path / "checkpoint"),
         bootstrap=local_stack.kafka_bootstrap,
         available_now=True,
         control_table=None,
@@ -214,7 +217,7 @@ def test_ingest_into_an_s3a_lake(spark, local_stack, kafka_topic, s3a_bucket):
     run = run_ingest(config, spark=spark, install_signals=False)
 
     layout = config.layout
-    assert config.checkpoint_uri.startswith("s3a://")
+    assert layout.raw_events.startswith("s3a://")
     raw = spark.read.format("delta").load(layout.raw_events)
     assert raw.count() == raw.select("event_id").distinct().count() == summary["valid"]
     assert spark.read.format("delta").load(layout.raw_quarantine).count() == summary["malformed"]
