@@ -111,6 +111,8 @@ class Demo:
             os.environ.setdefault(key, value)
         # Ingest and the ETL (subprocesses) find the stack through these variables.
         os.environ.update(self.state.env())
+        if not self.cfg.layout.is_local:
+            _s3a_bucket_credentials(self.cfg.layout.bucket)
         self.clock.note(
             f"Kafka {self.state.kafka_bootstrap} · S3 API {self.state.s3_endpoint} · "
             f"moto {self.state.aws_endpoint}"
@@ -129,6 +131,7 @@ class Demo:
                     resources.ensure_bucket(cfg.layout, self.state.s3_endpoint)
                 resources.wipe_lake(cfg.layout, self.s3_endpoint)
                 shutil.rmtree(cfg.state_dir / "runs", ignore_errors=True)
+                shutil.rmtree(cfg.state_dir / "checkpoints", ignore_errors=True)
                 self.book.path.unlink(missing_ok=True)
                 self.book = Bookkeeping.open(cfg.state_dir)
                 self.clock.note("--fresh: removed the previous topic, control table and tables")
@@ -244,7 +247,10 @@ class Demo:
             "--aws-endpoint", self.state.aws_endpoint,
         ]  # fmt: skip
         if self.s3_endpoint:
-            args += ["--s3-endpoint", self.s3_endpoint]
+            # s3proxy's filesystem backend loses the empty "folders" Spark's offset log
+            # lists, so the checkpoint of an s3a demo lake stays on local disk.
+            checkpoint = self.cfg.state_dir / "checkpoints" / "ingest"
+            args += ["--s3-endpoint", self.s3_endpoint, "--checkpoint", checkpoint.as_uri()]
         if self.cfg.follow:
             args += ["--trigger-seconds", str(FOLLOW_TRIGGER_SECONDS)]
         else:
@@ -312,3 +318,28 @@ class Demo:
 
         with self.clock.stage("orchestrator: ETL raw -> processed (local job runner)"):
             self.results["etl_runs"] = run_orchestrator(self)
+
+
+#: Spark's launcher reads extra spark-submit arguments from this variable.
+ENV_PYSPARK_SUBMIT_ARGS: Final = "PYSPARK_SUBMIT_ARGS"
+
+
+def _s3a_bucket_credentials(bucket: str) -> None:
+    """Give the Spark subprocesses static credentials for the demo's bucket on s3proxy.
+
+    A local shim: the session's default s3a provider chain names a class that hadoop-aws
+    3.4 does not have (``org.apache.hadoop.fs.s3a.auth.TemporaryAWSCredentialsProvider``;
+    it is ``org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider``), so every s3a
+    access fails. Per-bucket settings take precedence over the global chain and touch no
+    other bucket. A ``PYSPARK_SUBMIT_ARGS`` already set by the user is left alone.
+    """
+    if os.environ.get(ENV_PYSPARK_SUBMIT_ARGS):
+        return
+    prefix = f"spark.hadoop.fs.s3a.bucket.{bucket}."
+    settings = {
+        "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "access.key": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "secret.key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
+    args = [f"--conf {prefix}{key}={value}" for key, value in settings.items()]
+    os.environ[ENV_PYSPARK_SUBMIT_ARGS] = " ".join([*args, "pyspark-shell"])
