@@ -73,8 +73,15 @@ def default_client(endpoint_url: str | None = None) -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ConfigError("the control store needs boto3; install loglake-core[aws]") from exc
     endpoint = endpoint_url or os.environ.get(AWS_ENDPOINT_ENV) or None
+    # A local endpoint (moto) needs some region; on AWS the SDK's own resolution applies.
+    region = None
+    if endpoint and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        region = "us-east-1"
     return boto3.client(
-        "dynamodb", endpoint_url=endpoint, config=Config(retries={"mode": "standard"})
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(retries={"mode": "standard"}),
     )
 
 

@@ -43,11 +43,6 @@ LOCAL_CONF: Final[Mapping[str, str]] = {
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.databricks.delta.autoCompact.enabled": "false",
     "spark.hadoop.fs.s3a.path.style.access": "true",
-    "spark.hadoop.fs.s3a.aws.credentials.provider": (
-        "org.apache.hadoop.fs.s3a.auth.TemporaryAWSCredentialsProvider,"
-        "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider,"
-        "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
-    ),
 }
 
 
