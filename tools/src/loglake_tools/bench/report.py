@@ -383,6 +383,8 @@ def _panel_scaling(ax: Any, sc: dict[str, Any]) -> None:
         ys = [_med(p.get(part, {})).get("wall_seconds_per_million") for p in pts]
         ax.plot(xs, [y or 0 for y in ys], marker="o", label=label)
     ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(xs, [f"{x:g}" for x in xs])
     ax.set_xlabel("million events")
     ax.set_ylabel("wall seconds per million events")
     ax.set_title("Scaling")
