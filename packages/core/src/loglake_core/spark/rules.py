@@ -12,6 +12,14 @@ and ``true`` from 1. VARIANT parsing rejects duplicate keys, ``NaN`` and raw con
 characters, like the Python validator; it ignores data after the root object, so that
 and the nesting depth are measured on the text (``loglake_core.jsontext``).
 
+Performance: values never leave the VARIANT through a cast (``variant_get`` to a scalar
+type builds a ``Cast`` and reads the SQL conf for every value, which used to dominate the
+cost). String values come from one ``from_json`` pass with every field read as text;
+numbers are cast from the VARIANT's JSON text. The per-character bracket fold only runs
+for messages with more opening brackets than the depth limit; for the others a regex on
+the bracket string finds data after the root object. Helper columns are added a few
+projections at a time (``_stage``), not by a chain of ``withColumn`` calls.
+
 Example:
     >>> checked = kafka_df.transform(validate_values)  # doctest: +SKIP
     >>> valid = checked.where("reason_code IS NULL")  # doctest: +SKIP
@@ -22,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from pyspark.sql import functions as F  # noqa: N812 - the usual Spark alias
+from pyspark.sql.types import MapType, StringType, StructField, StructType
 
 from loglake_core.jsontext import (
     JSON_WHITESPACE,
@@ -106,24 +115,50 @@ def _bracket_profile(brackets: Column) -> Column:
     return F.aggregate(chars, init, step)
 
 
+def _stage(df: DataFrame, **columns: Column) -> DataFrame:
+    """Add helper columns in ONE projection (cheaper to analyse than withColumn chains)."""
+    return df.select("*", *(col.alias(_P + name) for name, col in columns.items()))
+
+
+def _root_group_pattern(max_depth: int) -> str:
+    """Java regex: one balanced ``(...)`` group nested at most ``max_depth`` deep.
+
+    Possessive quantifiers keep the match linear (a balanced group parses one way only).
+    """
+    group = r"\(\)"
+    for _ in range(max_depth - 1):
+        group = r"\((?:" + group + r")*+\)"
+    return f"^{group}\\z"
+
+
 def _message_checks(df: DataFrame, value_col: str, config: ValidationConfig) -> DataFrame:
-    """Add the message-level columns: bytes, text, variant, object map and the error."""
+    """Add the message-level columns: bytes, text, variant and the error.
+
+    The bracket profile (a per-character fold) only runs for messages with more opening
+    brackets than ``max_depth``; for all others the depth cannot exceed the limit and
+    "data after the root object" is a regex test on the bracket string.
+    """
     raw = F.col(value_col).cast("binary")
     ws = F.lit(JSON_WHITESPACE)
-    df = df.withColumn(_P + "bytes", raw).withColumn(_P + "text", raw.cast("string"))
+    df = _stage(df, bytes=raw, text=raw.cast("string"))
     text = _c("text")
     blanked = F.regexp_replace(text, STRING_LITERAL_PATTERN, '""')
-    df = df.withColumn(_P + "blanked", blanked)
-    df = df.withColumn(
-        _P + "profile", _bracket_profile(F.regexp_replace(_c("blanked"), NON_BRACKET_PATTERN, ""))
+    df = _stage(df, blanked=blanked, trimmed=F.btrim(text, ws))
+    brackets = F.translate(
+        F.regexp_replace(_c("blanked"), NON_BRACKET_PATTERN + "+", ""), "[{]}", "(())"
+    )
+    df = _stage(df, brackets=brackets)
+    n_open = F.char_length(_c("brackets")) - F.char_length(F.translate(_c("brackets"), "(", ""))
+    df = _stage(df, deep=n_open > config.max_depth)
+    df = _stage(
+        df,
+        profile=F.when(_c("deep"), _bracket_profile(F.translate(_c("brackets"), "()", "{}"))),
     )
     size = F.octet_length(_c("bytes"))
-    first = F.left(
-        F.btrim(text, ws), F.lit(1)
-    )  # never all whitespace here (empty is checked first)
+    first = F.left(_c("trimmed"), F.lit(1))  # never all whitespace here (empty is checked first)
     error = (
         F.when(
-            F.btrim(text, ws) == "",
+            _c("trimmed") == "",
             _err(
                 Reason.EMPTY,
                 None,
@@ -165,7 +200,7 @@ def _message_checks(df: DataFrame, value_col: str, config: ValidationConfig) -> 
             ),
         )
         .when(
-            _c("profile")["m"] > config.max_depth,
+            _c("deep") & (_c("profile")["m"] > config.max_depth),
             _err(
                 Reason.TOO_DEEP,
                 None,
@@ -177,40 +212,66 @@ def _message_checks(df: DataFrame, value_col: str, config: ValidationConfig) -> 
             ),
         )
     )
-    df = df.withColumn(_P + "pre_error", error)
-    parsed = F.when(_c("pre_error").isNull(), F.try_parse_json(text))
-    df = df.withColumn(_P + "variant", parsed)
-    trailing = _c("profile")["early"] | ~F.endswith(F.btrim(_c("blanked"), ws), F.lit("}"))
-    too_long_number = F.regexp_like(_c("blanked"), F.lit(f"[-+.eE0-9]{{{MAX_NUMBER_LENGTH + 1}}}"))
+    df = _stage(df, pre_error=error)
+    df = _stage(df, variant=F.when(_c("pre_error").isNull(), F.try_parse_json(text)))
+    early = F.when(_c("deep"), _c("profile")["early"]).otherwise(
+        ~_c("brackets").rlike(_root_group_pattern(config.max_depth))
+    )
+    trailing = early | ~F.endswith(F.btrim(_c("blanked"), ws), F.lit("}"))
+    too_long_number = (F.char_length(_c("blanked")) > MAX_NUMBER_LENGTH) & F.regexp_like(
+        _c("blanked"), F.lit(f"[-+.eE0-9]{{{MAX_NUMBER_LENGTH + 1}}}")
+    )
     not_json = _c("variant").isNull() | trailing | too_long_number
-    df = df.withColumn(
-        _P + "msg_error",
-        F.when(_c("pre_error").isNotNull(), _c("pre_error")).when(
-            not_json,
-            _err(
-                Reason.NOT_JSON,
-                None,
-                F.lit(
-                    "message is not valid JSON (syntax error, NaN/Infinity, a repeated key, "
-                    "a raw control character, an over-long number or data after the object); "
-                    "send strict JSON (RFC 8259)"
-                ),
+    msg_error = F.when(_c("pre_error").isNotNull(), _c("pre_error")).when(
+        not_json,
+        _err(
+            Reason.NOT_JSON,
+            None,
+            F.lit(
+                "message is not valid JSON (syntax error, NaN/Infinity, a repeated key, "
+                "a raw control character, an over-long number or data after the object); "
+                "send strict JSON (RFC 8259)"
             ),
         ),
     )
-    obj = F.when(
-        _c("msg_error").isNull(), F.try_variant_get(_c("variant"), "$", "map<string,variant>")
-    )
-    return df.withColumn(_P + "obj", obj)
+    return _stage(df, msg_error=msg_error)
 
 
 def _field_value(f: Field) -> Column:
     """The field's VARIANT value (SQL null when absent)."""
-    return F.try_element_at(_c("obj"), F.lit(f.name))
+    return F.when(
+        _c("msg_error").isNull(), F.try_variant_get(_c("variant"), f"$.{f.name}", "variant")
+    )
+
+
+def _string_value(f: Field) -> Column:
+    """The field's text when it is a JSON string (read by ``from_json``, see ``_strings``)."""
+    return _c("strings")[f.name]
+
+
+def _number_text(sub: Column) -> Column:
+    """The JSON text of a number value (cast from text: no per-row VARIANT cast).
+
+    An overflowing literal (``1e400``) is a VARIANT double rendered as ``"Infinity"``;
+    dropping the quotes makes it cast to infinity like the Python validator's float.
+    """
+    return F.translate(F.to_json(sub), '"', "")
+
+
+def _strings() -> Column:
+    """Every event field as text, parsed once with ``from_json``.
+
+    Field values are taken from here rather than cast out of the VARIANT: a VARIANT to
+    scalar cast builds a ``Cast`` (and reads the SQL conf) per value, which dominated
+    the cost. A JSON string yields its text; the VARIANT type decides whether a field
+    is a string at all.
+    """
+    schema = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
+    return F.when(_c("msg_error").isNull(), F.from_json(_c("text"), schema))
 
 
 def _string_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
-    value = F.try_variant_get(sub, "$", "string")
+    value = _string_value(f)
     error = F.when(typ != "STRING", _wrong_type(f, sub, typ, "a JSON string"))
     if f.max_length is not None:
         error = error.when(
@@ -260,12 +321,12 @@ def _number_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
     is_int = typ.isin(*_INT_TYPES)
     if f.type == "int":
         ok_type = is_int
-        number = F.try_variant_get(sub, "$", "bigint").cast("double")
-        value = F.try_variant_get(sub, "$", "bigint")
+        value = _number_text(sub).try_cast("bigint")
+        number = value.cast("double")
         expected = "a JSON integer (no fraction, no quotes)"
     else:
         ok_type = is_int | typ.startswith("DECIMAL") | (typ == "DOUBLE")
-        number = (F.try_variant_get(sub, "$", "string")).try_cast("double")
+        number = _number_text(sub).try_cast("double")
         value = number
         expected = "a JSON number (no quotes)"
     bad = F.isnan(number) | (F.abs(number) == float("inf"))
@@ -292,17 +353,17 @@ def _time_checks(
     df: DataFrame, f: Field, sub: Column, typ: Column, config: ValidationConfig, now_micros: Column
 ) -> tuple[DataFrame, Column, Column]:
     """event_time rules; intermediate values become helper columns (evaluated once)."""
-    text = F.try_variant_get(sub, "$", "string")
-    df = df.withColumn(_P + "ts_text", F.when(typ == "STRING", text))
+    text = _string_value(f)
+    df = _stage(df, ts_text=F.when(typ == "STRING", text))
     text = _c("ts_text")
     matched = text.rlike(java_full_match(ISO_PATTERN))
     # Once the pattern matched, the date and time sit at fixed positions.
     rest = F.substring(text, 20, 64)
     fraction = F.regexp_extract(rest, r"^\.([0-9]+)", 1)
     offset = F.regexp_extract(rest, r"(Z|[+-][0-9]{2}:[0-9]{2})\z", 1)
-    df = df.withColumn(
-        _P + "ts_parts",
-        F.when(
+    df = _stage(
+        df,
+        ts_parts=F.when(
             matched,
             F.struct(
                 *(
@@ -324,8 +385,9 @@ def _time_checks(
     parts = _c("ts_parts")
     off = parts["off"]
     has_off = off.rlike("^[+-]")
-    off_h = F.substring(off, 2, 2).try_cast("int")
-    off_m = F.substring(off, 5, 2).try_cast("int")
+    # guarded: casting the empty text of "Z" would fail (and a failed cast is slow)
+    off_h = F.when(has_off, F.substring(off, 2, 2).try_cast("int"))
+    off_m = F.when(has_off, F.substring(off, 5, 2).try_cast("int"))
     bad_offset = has_off & ((off_m > 59) | (off_h * 60 + off_m > MAX_OFFSET_MINUTES))
     sign = F.when(off.startswith("-"), -1).otherwise(1)
     off_minutes = F.when(has_off, (off_h * 60 + off_m) * sign).otherwise(0)
@@ -339,13 +401,14 @@ def _time_checks(
     iso_bad = parts.isNull() | (parts["s"] > 59) | bad_offset | local.isNull()
     iso_micros = F.unix_micros(local) - off_minutes.cast("long") * (60 * MICROS_PER_SECOND)
     is_int = typ.isin(*_INT_TYPES)
-    ms = F.try_variant_get(sub, "$", "bigint")
+    ms = F.when(is_int, _number_text(sub).try_cast("bigint"))
     ms_micros = F.least(F.greatest(ms, F.lit(-_MS_CLAMP)), F.lit(_MS_CLAMP)) * 1000
-    df = df.withColumn(
-        _P + "ts_micros",
-        F.when(text.isNotNull() & ~naive & ~iso_bad, iso_micros).when(is_int, ms_micros),
+    df = _stage(
+        df,
+        ts_micros=F.when(text.isNotNull() & ~naive & ~iso_bad, iso_micros).when(is_int, ms_micros),
+        ts_naive=naive,
+        ts_bad=iso_bad,
     )
-    df = df.withColumn(_P + "ts_naive", naive).withColumn(_P + "ts_bad", iso_bad)
     micros = _c("ts_micros")
     limit = now_micros + config.max_future_skew_seconds * MICROS_PER_SECOND
     is_string = typ == "STRING"
@@ -416,7 +479,7 @@ def _map_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
     )
     ok = typ.startswith("OBJECT") & as_map.isNotNull() & ~non_string
     error = F.when(~ok, _wrong_type(f, sub, typ, "a JSON object whose values are all strings"))
-    return error, F.try_variant_get(sub, "$", "map<string,string>")
+    return error, F.from_json(F.to_json(sub), MapType(StringType(), StringType()))
 
 
 def validate_values(
@@ -446,11 +509,20 @@ def validate_values(
     out = _message_checks(df, value_col, config)
     errors: list[Column] = [_c("msg_error")]
     values: dict[str, Column] = {}
+    out = _stage(
+        out,
+        obj=F.when(
+            _c("msg_error").isNull(), F.try_variant_get(_c("variant"), "$", "map<string,variant>")
+        ),
+        strings=_strings(),
+        **{"v_" + f.name: _field_value(f) for f in EVENT_FIELDS},
+    )
+    out = _stage(
+        out, **{"t_" + f.name: F.schema_of_variant(_c("v_" + f.name)) for f in EVENT_FIELDS}
+    )
     for f in EVENT_FIELDS:
-        sub = _field_value(f)
-        out = out.withColumn(_P + "v_" + f.name, sub)
         sub = _c("v_" + f.name)
-        typ = F.schema_of_variant(sub)
+        typ = _c("t_" + f.name)
         present = sub.isNotNull() & ~F.is_variant_null(sub)
         if f.type == "string":
             error, value = _string_checks(f, sub, typ)
@@ -478,7 +550,7 @@ def validate_values(
         if f.name == "level":
             typed = F.coalesce(typed, F.lit(DEFAULT_LEVEL))
         values[f.name] = typed
-    out = out.withColumn(_P + "error", F.coalesce(*errors))
+    out = _stage(out, error=F.coalesce(*errors))
     micros = values["event_time"]
     known = F.array(*(F.lit(f.name) for f in EVENT_FIELDS))
     rescued = F.map_filter(_c("obj"), lambda k, _v: ~F.array_contains(known, k))
