@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from pyspark.sql import functions as F  # noqa: N812 - the usual Spark alias
-from pyspark.sql.types import MapType, StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType
 
 from loglake_core.jsontext import (
     JSON_WHITESPACE,
@@ -479,7 +479,7 @@ def _map_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
     )
     ok = typ.startswith("OBJECT") & as_map.isNotNull() & ~non_string
     error = F.when(~ok, _wrong_type(f, sub, typ, "a JSON object whose values are all strings"))
-    return error, F.from_json(F.to_json(sub), MapType(StringType(), StringType()))
+    return error, F.from_json(F.to_json(sub), "map<string,string>")
 
 
 def validate_values(
