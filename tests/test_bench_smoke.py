@@ -57,7 +57,10 @@ def test_bench_all_smoke(local_stack: StackState, tmp_path: Path) -> None:
     assert latency["latency_seconds"]["p50"] > 0
 
     assert data["etl"]["counts_identical"] is True
-    assert [p["events"] for p in data["scaling"]["points"]] == [10_000, 30_000]
+    # one scaling size in the smoke run (each size costs two Spark start-ups); its raw
+    # table is the one the ETL benchmark reuses
+    assert [p["events"] for p in data["scaling"]["points"]] == [30_000]
+    assert data["etl"]["events"] == 30_000
 
     verdicts = {t["verdict"] for s in ("ingest", "latency", "etl", "scaling")
                 for t in data[s]["targets"]}  # fmt: skip
