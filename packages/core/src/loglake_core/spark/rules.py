@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from pyspark.sql import functions as F  # noqa: N812 - the usual Spark alias
@@ -64,6 +65,8 @@ _SHOW_CHARS: Final = 60
 #: ancient/future is already certain); keeps ``ms * 1000`` inside a long.
 _MS_CLAMP: Final = 10**15
 _MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
+_MAX_PLANS: Final = 16
+_PLANS: dict[tuple[str, str, ValidationConfig, str | None], _Plan] = {}
 
 
 def _c(name: str) -> Column:
@@ -115,9 +118,31 @@ def _bracket_profile(brackets: Column) -> Column:
     return F.aggregate(chars, init, step)
 
 
-def _stage(df: DataFrame, **columns: Column) -> DataFrame:
-    """Add helper columns in ONE projection (cheaper to analyse than withColumn chains)."""
-    return df.select("*", *(col.alias(_P + name) for name, col in columns.items()))
+@dataclass
+class _Plan:
+    """The helper projections of ``validate_values``, built once and applied to any DataFrame.
+
+    Attributes:
+        stages: each entry adds its (aliased) columns in ONE projection, which is cheaper
+            to analyse than a chain of ``withColumn`` calls.
+        outputs: the result columns that follow the input columns.
+    """
+
+    stages: list[list[Column]] = field(default_factory=list)
+    outputs: list[Column] = field(default_factory=list)
+
+    def apply(self, df: DataFrame) -> DataFrame:
+        """Run the stages on ``df`` and keep its columns plus the outputs."""
+        out = df
+        for columns in self.stages:
+            out = out.select("*", *columns)
+        return out.select(*df.columns, *self.outputs)
+
+
+def _stage(plan: _Plan, **columns: Column) -> _Plan:
+    """Record helper columns added in one projection."""
+    plan.stages.append([col.alias(_P + name) for name, col in columns.items()])
+    return plan
 
 
 def _root_group_pattern(max_depth: int) -> str:
@@ -131,7 +156,7 @@ def _root_group_pattern(max_depth: int) -> str:
     return f"^{group}\\z"
 
 
-def _message_checks(df: DataFrame, value_col: str, config: ValidationConfig) -> DataFrame:
+def _message_checks(df: _Plan, value_col: str, config: ValidationConfig) -> _Plan:
     """Add the message-level columns: bytes, text, variant and the error.
 
     The bracket profile (a per-character fold) only runs for messages with more opening
@@ -350,8 +375,8 @@ def _number_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
 
 
 def _time_checks(
-    df: DataFrame, f: Field, sub: Column, typ: Column, config: ValidationConfig, now_micros: Column
-) -> tuple[DataFrame, Column, Column]:
+    df: _Plan, f: Field, sub: Column, typ: Column, config: ValidationConfig, now_micros: Column
+) -> tuple[_Plan, Column, Column]:
     """event_time rules; intermediate values become helper columns (evaluated once)."""
     text = _string_value(f)
     df = _stage(df, ts_text=F.when(typ == "STRING", text))
@@ -503,10 +528,27 @@ def validate_values(
         now_col: a timestamp column (or its name) with "now" for the future-skew rule;
             default ``current_timestamp()``.
     """
+    if now_col is not None and not isinstance(now_col, str):
+        return _build_plan(value_col, config, now_col).apply(df)
+    # Building the columns costs hundreds of Py4J calls; a plan is reusable (unresolved
+    # columns), so one is kept per Spark application and settings (once per micro-batch
+    # would be wasted time).
+    key = (df.sparkSession.sparkContext.applicationId, value_col, config, now_col)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _build_plan(value_col, config, now_col)
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan.apply(df)
+
+
+def _build_plan(value_col: str, config: ValidationConfig, now_col: Column | str | None) -> _Plan:
+    """Build every column of ``validate_values`` (see there)."""
     if isinstance(now_col, str):
         now_col = F.col(now_col)
     now_micros = F.unix_micros(now_col if now_col is not None else F.current_timestamp())
-    out = _message_checks(df, value_col, config)
+    out = _message_checks(_Plan(), value_col, config)
     errors: list[Column] = [_c("msg_error")]
     values: dict[str, Column] = {}
     out = _stage(
@@ -559,8 +601,7 @@ def validate_values(
         for f in EVENT_FIELDS
         if f.name != "event_time"
     ]
-    return out.select(
-        *df.columns,
+    out.outputs = [
         *columns[:1],
         F.timestamp_micros(micros).alias("event_time"),
         *columns[1:],
@@ -572,4 +613,5 @@ def validate_values(
         _c("error")["code"].alias("reason_code"),
         _c("error")["field"].alias("reason_field"),
         _c("error")["message"].alias("reason_message"),
-    )
+    ]
+    return out
