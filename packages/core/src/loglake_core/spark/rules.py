@@ -12,11 +12,11 @@ and ``true`` from 1. VARIANT parsing rejects duplicate keys, ``NaN`` and raw con
 characters, like the Python validator; it ignores data after the root object, so that
 and the nesting depth are measured on the text (``loglake_core.jsontext``).
 
-Performance: values never leave the VARIANT through a cast (``variant_get`` to a scalar
-type builds a ``Cast`` and reads the SQL conf for every value, as a profile of the
-executor threads showed). String values come from one ``from_json`` pass with every field
-read as text; numbers are cast from the VARIANT's JSON text. The per-character bracket fold only runs
-for messages with more opening brackets than the depth limit; for the others a regex on
+Performance: values never leave the VARIANT through a cast (``variant_get`` to a scalar type
+builds a ``Cast`` and reads the SQL conf for every value, as a profile of the executor
+threads showed). String values come from one ``from_json`` pass with every field read as
+text; numbers are cast from the VARIANT's JSON text. The per-character bracket fold only
+runs for messages with more opening brackets than the depth limit; for the others a regex on
 the bracket string finds data after the root object. Helper columns are added a few
 projections at a time (``_stage``), not by a chain of ``withColumn`` calls, and the built
 columns are reused for every micro-batch of the same Spark application and settings.
