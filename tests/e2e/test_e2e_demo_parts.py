@@ -149,3 +149,32 @@ def test_printed_duckdb_one_liner_runs(tmp_path: Path) -> None:
     ).stdout
     assert "p95_ms" in out
     assert any(page in out for page in PAGES)
+
+
+@pytest.mark.unit
+def test_topic_counter_waits_for_a_partition_leader(monkeypatch) -> None:
+    """A topic just created may have no leader yet: the count retries, it does not crash."""
+    from unittest import mock
+
+    from confluent_kafka import KafkaError, KafkaException
+
+    from loglake_tools.demo import resources
+
+    calls = []
+
+    def offsets(partition, timeout):
+        calls.append(partition)
+        if len(calls) < 3:
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+        return (2, 9)
+
+    monkeypatch.setattr(resources, "OFFSET_RETRY_SECONDS", 0)
+    counter = resources.TopicCounter.__new__(resources.TopicCounter)
+    counter._consumer = mock.Mock(get_watermark_offsets=offsets)
+    assert counter._offsets("p0", 1.0) == (2, 9)
+    assert len(calls) == 3
+    counter._consumer = mock.Mock(
+        get_watermark_offsets=mock.Mock(side_effect=KafkaException(KafkaError(KafkaError._FAIL)))
+    )
+    with pytest.raises(KafkaException):
+        counter._offsets("p0", 1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,6 +22,10 @@ log = logging.getLogger(__name__)
 #: The lake folders a demo run writes (and ``--fresh`` removes).
 LAKE_FOLDERS: Final = ("raw", "processed", "_checkpoints")
 PROBE_GROUP: Final = "loglake-demo-probe"
+#: Tries of one offsets request: right after a topic is created (or the broker restarted)
+#: its partitions may have no leader for a moment, which Kafka reports as retriable.
+OFFSET_TRIES: Final = 20
+OFFSET_RETRY_SECONDS: Final = 0.5
 
 
 class TopicCounter:
@@ -44,11 +49,33 @@ class TopicCounter:
             return 0
         total = 0
         for p in topic.partitions:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=timeout
-            )
+            low, high = self._offsets(TopicPartition(self.topic, p), timeout)
             total += max(high - low, 0)
         return total
+
+    def _offsets(self, partition: Any, timeout: float) -> tuple[int, int]:
+        """Low and high watermarks, retrying while the partition has no leader yet."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        not_ready = {
+            KafkaError.NOT_LEADER_FOR_PARTITION,
+            KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+            KafkaError.REQUEST_TIMED_OUT,
+            KafkaError._TIMED_OUT,
+        }
+        for attempt in range(OFFSET_TRIES):
+            try:
+                low, high = self._consumer.get_watermark_offsets(partition, timeout=timeout)
+                return int(low), int(high)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = error is not None and (error.retriable() or error.code() in not_ready)
+                if not retriable or attempt == OFFSET_TRIES - 1:
+                    raise
+                log.debug("offsets of %s not ready (%s); retrying", partition, error)
+                time.sleep(OFFSET_RETRY_SECONDS)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Release the probe consumer."""
