@@ -140,17 +140,10 @@ def generate_raw_parquet(
 
 
 def raw_spark_type(kind: str) -> str:
-    """Spark SQL type of a core logical field type."""
-    return {
-        "string": "string",
-        "timestamp": "timestamp",
-        "double": "double",
-        "int": "int",
-        "long": "bigint",
-        "date": "date",
-        "binary": "binary",
-        "map": "map<string,string>",
-    }[kind]
+    """Spark SQL type of a core logical field type (core's mapping, as DDL text)."""
+    from loglake_core.spark.schema import spark_type
+
+    return str(spark_type(kind).simpleString())
 
 
 def parquet_to_raw(spark: SparkSession, parquet: Path) -> DataFrame:
