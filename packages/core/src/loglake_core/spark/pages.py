@@ -44,12 +44,11 @@ def normalize_page_col(col: Column | str) -> Column:
     text = F.regexp_replace(text, QUERY_FRAGMENT_PATTERN, "")
     text = F.regexp_replace(text, AUTHORITY_PATTERN, "")
     text = F.translate(text, UPPER, LOWER)
-    segments = F.filter(F.split(text, "/"), lambda seg: seg != F.lit(""))
-    id_regex = java_full_match(ID_SEGMENT_PATTERN)
-    templated = F.transform(
-        segments,
-        lambda seg: F.when(seg.rlike(id_regex), F.lit(ID_PLACEHOLDER)).otherwise(seg),
+    # split/filter/join as regexes: a leading "/", runs of "/" collapsed, no trailing "/"
+    text = F.regexp_replace(F.concat(F.lit("/"), text), "/{2,}", "/")
+    text = F.regexp_replace(text, r"(?s)(.)/\z", "$1")
+    # each segment that is an id in full: it starts after a "/" and ends at "/" or the end
+    templated = F.regexp_replace(
+        text, f"(?<=/)(?:{ID_SEGMENT_PATTERN})(?=/|\\z)", ID_PLACEHOLDER.replace("$", "\\$")
     )
-    return F.when(url.isNull(), F.lit(None).cast("string")).otherwise(
-        F.concat(F.lit("/"), F.array_join(templated, "/"))
-    )
+    return F.when(url.isNull(), F.lit(None).cast("string")).otherwise(templated)
