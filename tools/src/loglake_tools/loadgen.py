@@ -259,6 +259,23 @@ def generate_events(
     return _generate(n, seed, malformed_share, duplicate_share, late_share, days, end_ms, summary)
 
 
+def run_id_of(seed: int) -> str:
+    """The run id that prefixes every event id (and session id) ``seed`` generates.
+
+    Event ids are ``<run id>-<index>``, so two generator runs can only produce the same
+    event id when their seeds give the same run id (32 random bits of the seed).
+
+    Example:
+        >>> run_id_of(7)
+        '52e6b438'
+    """
+    return _draw_run_id(random.Random(seed))
+
+
+def _draw_run_id(rnd: random.Random) -> str:
+    return f"{rnd.getrandbits(32):08x}"
+
+
 def _generate(
     n: int,
     seed: int,
@@ -272,7 +289,7 @@ def _generate(
     rnd = random.Random(seed)
     stats = summary if summary is not None else GenerationSummary()
     clock = _Clock()
-    run_id = f"{rnd.getrandbits(32):08x}"
+    run_id = _draw_run_id(rnd)
     span_ms = int(days * 86_400_000)
     start_ms = end_ms - span_ms
     step = span_ms / max(n, 1)

@@ -1,10 +1,10 @@
 """Pre-load benchmark topics with the project's producer, and measure how fast it goes.
 
-Generating events is Python work, so ``preload`` runs the producer
-(`loglake_tools.produce.produce_events`) in one process per core, each with its own seed
-(so event ids never collide), all writing to the same topic. The figure reported as the
+Generating events is Python work, so ``preload`` runs the producer in one process per
+core (`loglake_tools.produce.produce_parallel`: each worker has its own seed, so event
+ids never collide), all writing to the same topic. The figure reported as the
 *producer rate* is events / wall time of the whole pre-load (generation included); the
-producers' own send-only rate is recorded too.
+producers' own send-only rates are recorded too.
 
 Example:
     >>> summary = preload("127.0.0.1:19092", "bench-ingest", 5_000_000)  # doctest: +SKIP
@@ -15,10 +15,7 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any, Final
 
 from loglake_tools.bench.errors import ComponentNotAvailableError
@@ -30,23 +27,16 @@ log = logging.getLogger(__name__)
 MALFORMED_SHARE: Final = 0.005
 DUPLICATE_SHARE: Final = 0.01
 LATE_SHARE: Final = 0.01
-#: Below this many events a single producer process is used.
-PARALLEL_FROM: Final = 200_000
 
 
 def _producer() -> Any:
     try:
-        from loglake_tools.produce import produce_events
+        from loglake_tools.produce import produce_parallel
     except ImportError as exc:
         raise ComponentNotAvailableError(
             f"the event producer (loglake_tools.produce) is not available: {exc}"
         ) from exc
-    return produce_events
-
-
-def _produce_part(kwargs: dict[str, Any]) -> dict[str, Any]:
-    produce_events = _producer()
-    return dict(produce_events(**kwargs))
+    return produce_parallel
 
 
 def preload(
@@ -68,61 +58,47 @@ def preload(
         events: how many records in total.
         partitions: partitions of the topic.
         days: event times span this many days up to now.
-        seed: seed of the first producer (worker ``k`` uses ``seed + k``).
+        seed: seed of the run (the workers' seeds derive from it).
         workers: producer processes (default: one per core, one for small loads).
         rate: total events per second (``None``: as fast as possible).
 
     Returns:
         Counts (valid, duplicates, malformed, late), wall seconds, events per second and
-        the producers' send-only rates.
+        the producers' send-only and generation rates; ``summary`` is the producer's
+        whole merged summary.
     """
-    produce_events = _producer()
+    produce_parallel = _producer()
     from loglake_tools.stack.kafka import create_topic
 
     create_topic(bootstrap, topic, partitions)
-    n_workers = workers or (1 if events < PARALLEL_FROM else max(1, os.cpu_count() or 1))
-    n_workers = max(1, min(n_workers, events or 1))
-    common = {
-        "bootstrap": bootstrap,
-        "topic": topic,
-        "days": days,
-        "malformed_share": MALFORMED_SHARE,
-        "duplicate_share": DUPLICATE_SHARE,
-        "late_share": LATE_SHARE,
-        "partitions": partitions,
-        "create": False,
-    }
-    parts = [events // n_workers + (1 if k < events % n_workers else 0) for k in range(n_workers)]
-    jobs = [
-        {
-            **common,
-            "n": n,
-            "seed": seed + k,
-            "rate": rate / n_workers if rate else None,
-        }
-        for k, n in enumerate(parts)
-    ]
-    started = time.perf_counter()
-    if n_workers == 1:
-        summaries = [dict(produce_events(**jobs[0]))]
-    else:
-        with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
-            summaries = list(pool.map(_produce_part, jobs))
-    wall = time.perf_counter() - started
+    summary = produce_parallel(
+        bootstrap,
+        topic,
+        events,
+        workers=workers,
+        seed=seed,
+        rate=rate,
+        malformed_share=MALFORMED_SHARE,
+        duplicate_share=DUPLICATE_SHARE,
+        late_share=LATE_SHARE,
+        days=days,
+        partitions=partitions,
+        create=False,
+    )
     total: dict[str, Any] = {
         "topic": topic,
         "events": events,
         "partitions": partitions,
         "days": days,
-        "workers": n_workers,
-        "wall_seconds": wall,
-        "events_per_second": events / wall if wall > 0 else None,
-        "send_rates": [s.get("rate") for s in summaries],
-        "generate_rates": [s.get("generate_rate") for s in summaries],
+        "workers": summary["workers"],
+        "wall_seconds": summary["wall_seconds"],
+        "events_per_second": summary["events_per_second"],
+        "send_rates": [w["rate"] for w in summary["per_worker"]],
+        "generate_rates": [w["generate_rate"] for w in summary["per_worker"]],
+        **{key: summary[key] for key in ("valid", "duplicates", "malformed", "late")},
+        "summary": summary,
     }
-    for key in ("valid", "duplicates", "malformed", "late"):
-        total[key] = sum(int(s.get(key, 0)) for s in summaries)
-    log.info("pre-loaded %d events into %s in %.1fs", events, topic, wall)
+    log.info("pre-loaded %d events into %s in %.1fs", events, topic, summary["wall_seconds"])
     return total
 
 
