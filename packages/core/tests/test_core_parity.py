@@ -409,3 +409,105 @@ def test_spark_page_normaliser_agrees_with_python(spark: Any) -> None:
         (u, normalize_page(u), got[i]) for i, u in enumerate(urls) if normalize_page(u) != got[i]
     ]
     assert not bad, f"{len(bad)} disagreements, first: {bad[:5]}"
+
+
+def _fast_path_corpus() -> list[bytes]:
+    """Flat, strict events (the fast path's shape) that break one rule each, or none."""
+    base = {
+        "event_id": "e-1",
+        "event_time": "2024-05-31T10:00:00.123Z",
+        "event_type": "page_view",
+        "service": "web",
+        "page_url": "https://shop.example.com/Product/12345?x=1",
+        "tti_ms": 812.5,
+        "status_code": 200,
+        "session_id": "s-1",
+        "country": "DE",
+        "attributes": {"a": "1", "b": "x\ty"},
+    }
+    changes: list[dict[str, Any]] = [
+        {},
+        {"country": "de"},
+        {"event_type": "click"},
+        {"tti_ms": -1},
+        {"tti_ms": 0},
+        {"tti_ms": 1e99},
+        {"tti_ms": 12},
+        {"status_code": 99},
+        {"status_code": 600},
+        {"status_code": -0},
+        {"event_time": "2099-01-01T00:00:00Z"},
+        {"event_time": "1999-12-31T23:59:59Z"},
+        {"event_time": "2024-02-30T00:00:00Z"},
+        {"event_time": "2024-05-31T10:00:00"},
+        {"event_time": "2024-05-31T10:00:60Z"},
+        {"event_time": "2024-05-31T10:00:00+19:00"},
+        {"event_time": "2024-05-31T10:00:00.1234567-03:30"},
+        {"event_time": "yesterday"},
+        {"event_time": 1717236000000},
+        {"event_time": 86_400_000},
+        {"event_time": 99_999_999_999_999},
+        {"event_time": None},
+        {"event_id": None},
+        {"page_url": None},
+        {"tti_ms": None},
+        {"level": "warn", "message": 'line one\nline "two"'},
+        {"level": "loud"},
+        {"session_id": "s" * 300},
+        {"event_id": "x" * 129},
+        {"attributes": {}},
+        {"event_type": "api_request", "duration_ms": 5},
+        {"event_type": "log", "page_url": None, "tti_ms": None},
+    ]
+    out = []
+    for change in changes:
+        event = {**base, **change}
+        for spaced in (False, True):
+            out.append(dumps(event, ascii_only=False, spaced=spaced))
+    text = dumps(base, ascii_only=False, spaced=False).decode()
+    out += [
+        text.replace('"service":"web"', '"service":"web","service":"api"').encode(),
+        text.replace('"a":"1"', '"a":"1","a":"2"').encode(),
+        text.replace('"tti_ms":812.5', '"tti_ms":812.5,"tti_ms":null').encode(),
+        text.replace('"country":"DE"', '"country":"DE","extra":1').encode(),
+        text.replace("812.5", "8.125E2").encode(),
+        text.replace('"s-1"', '"' + "\\n" * 1500 + '"').encode(),
+        text.replace('"s-1"', '"' + "\\n" * 2100 + '"').encode(),
+    ]
+    return out
+
+
+@pytest.mark.spark
+def test_fast_path_decides_like_the_full_path(spark: Any) -> None:
+    """Rows that take the fast path get exactly what the full (VARIANT) path gives them."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from loglake_core.spark import rules
+
+    raws = _fast_path_corpus() + expand(collect(messages, 1_000), 3_000, seed=7)
+    df = spark.createDataFrame([(i, r) for i, r in enumerate(raws)], "i long, value binary")
+    text = F.col("value").cast("string")
+    shape = text.rlike(rules._FAST_SHAPE) | text.rlike(rules._FAST_SHAPE_MS)
+    columns = [
+        "i",
+        *(f.name for f in EVENT_FIELDS),
+        "page",
+        "_rescued",
+        "event_date",
+        *rules.REASON_COLUMNS,
+    ]
+
+    def run(fast: bool) -> dict[int, Any]:
+        checked = df.transform(
+            lambda d: rules.validate_values(d, now_col=F.lit(NOW), fast_path=fast)
+        )
+        return {r.i: r for r in checked.select(*columns).collect()}
+
+    fast, full = run(True), run(False)
+    assert fast.keys() == full.keys() == set(range(len(raws)))
+    diff = [(raws[i][:120], fast[i], full[i]) for i in fast if fast[i] != full[i]]
+    assert not diff, f"{len(diff)} rows differ, first: {diff[:3]}"
+    shaped = df.where(shape).count()
+    assert shaped > len(_fast_path_corpus()) * 0.8  # the corpus really takes the fast path
+    codes = {r.reason_code for r in fast.values()}
+    assert {"invalid_value", "out_of_range", "future_timestamp", "not_json"} <= codes

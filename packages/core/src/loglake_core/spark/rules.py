@@ -67,7 +67,53 @@ _SHOW_CHARS: Final = 60
 _MS_CLAMP: Final = 10**15
 _MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
 _MAX_PLANS: Final = 16
-_PLANS: dict[tuple[str, str, ValidationConfig, str | None], _Plan] = {}
+_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool], _Plan] = {}
+#: Every event field read as text (a JSON string yields its value, anything else its JSON).
+_STRINGS_SCHEMA: Final = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
+#: Largest message that may take the fast path (bounds the regex's work per message).
+FAST_PATH_MAX_BYTES: Final = 4096
+#: ``schema_of_variant`` of a present value of each field type on the fast path.
+_FAST_TYPES: Final = {
+    "string": "STRING",
+    "timestamp": "STRING",
+    "double": "DOUBLE",
+    "int": "BIGINT",
+    "map": "OBJECT<>",
+}
+
+
+def _fast_shape_pattern(epoch_ms: bool) -> str:
+    r"""Java regex of the messages the fast path takes: a flat event of known fields.
+
+    Strict JSON, whitespace only where JSON allows it, each known field at most with the
+    token its type wants (a string; a short number; an integer; a flat object of strings;
+    or ``null``), ``event_time`` as a string (or, with ``epoch_ms``, an integer), string
+    escapes other than ``\uXXXX``, and no unknown field. Everything else (and duplicate
+    keys, checked apart) takes the full path.
+    """
+    ws = r"[ \t\n\r]*+"
+    string = r'"[^"\\\x00-\x1f]*+(?:\\["\\/bfnrt][^"\\\x00-\x1f]*+)*+"'
+    number = r"-?+(?:0|[1-9][0-9]{0,15}+)(?:\.[0-9]{1,20}+)?+(?:[eE][-+]?+[0-9]{1,2}+)?+"
+    integer = r"-?+(?:0|[1-9][0-9]{0,17}+)"
+    flat = rf"\{{{ws}(?:{string}{ws}:{ws}{string}{ws}(?:,{ws}{string}{ws}:{ws}{string}{ws})*+)?\}}"
+    token = {
+        "string": f"(?:{string}|null)",
+        "timestamp": integer if epoch_ms else string,
+        "double": f"(?:{number}|null)",
+        "int": f"(?:{integer}|null)",
+        "map": f"(?:{flat}|null)",
+    }
+    pairs = []
+    for kind, value in token.items():
+        names = [f.name for f in EVENT_FIELDS if f.type == kind]
+        if names:
+            pairs.append(f'"(?:{"|".join(names)})"{ws}:{ws}{value}')
+    pair = "(?:" + "|".join(pairs) + ")"
+    return rf"^{ws}\{{{ws}(?:{pair}{ws}(?:,{ws}{pair}{ws})*+)?\}}{ws}\z"
+
+
+_FAST_SHAPE: Final = _fast_shape_pattern(epoch_ms=False)
+_FAST_SHAPE_MS: Final = _fast_shape_pattern(epoch_ms=True)
 
 
 def _c(name: str) -> Column:
@@ -157,17 +203,53 @@ def _root_group_pattern(max_depth: int) -> str:
     return f"^{group}\\z"
 
 
-def _message_checks(df: _Plan, value_col: str, config: ValidationConfig) -> _Plan:
-    """Add the message-level columns: bytes, text, variant and the error.
+def _distinct(keys: Column) -> Column:
+    return F.size(keys) == F.size(F.array_distinct(keys))
+
+
+def _fast_checks(df: _Plan, config: ValidationConfig, enabled: bool) -> _Plan:
+    """Add ``fast``: the message-level checks pass and the field types show in its shape.
+
+    For such a message (see ``_fast_shape_pattern``) no VARIANT is built.
+
+    The value rules still run on every row; the fast path only skips work whose outcome
+    the shape already decides. Top-level and ``attributes`` keys must be distinct (a
+    repeated key is ``not_json``, decided on the full path).
+    """
+    if not enabled:
+        return _stage(df, fast=F.lit(False), fast_ms=F.lit(False), fast_strings=F.lit(None))
+    size_ok = F.octet_length(_c("bytes")) <= min(FAST_PATH_MAX_BYTES, config.max_message_bytes)
+
+    def shape(pattern: str) -> Column:
+        matched = F.when(size_ok, F.is_valid_utf8(_c("text")) & _c("text").rlike(pattern))
+        return F.coalesce(matched, F.lit(False))
+
+    df = _stage(df, fast_iso=shape(_FAST_SHAPE))
+    df = _stage(df, fast_ms=~_c("fast_iso") & shape(_FAST_SHAPE_MS))
+    df = _stage(df, fast_shape=_c("fast_iso") | _c("fast_ms"))
+    df = _stage(
+        df,
+        fast_strings=F.when(_c("fast_shape"), F.from_json(_c("text"), _STRINGS_SCHEMA)),
+        fast_keys=F.when(_c("fast_shape"), F.json_object_keys(_c("text"))),
+    )
+    maps = [f.name for f in EVENT_FIELDS if f.type == "map"]
+    distinct = _distinct(_c("fast_keys"))
+    for name in maps:
+        text = _c("fast_strings")[name]
+        distinct = distinct & (text.isNull() | _distinct(F.json_object_keys(text)))
+    return _stage(df, fast=F.coalesce(_c("fast_shape") & distinct, F.lit(False)))
+
+
+def _message_checks(df: _Plan, config: ValidationConfig) -> _Plan:
+    """Add the message-level columns of the rows off the fast path: variant and error.
 
     The bracket profile (a per-character fold) only runs for messages with more opening
     brackets than ``max_depth``; for all others the depth cannot exceed the limit and
-    "data after the root object" is a regex test on the bracket string.
+    "data after the root object" is a regex test on the bracket string. On the fast path
+    (``_fast_checks``) every one of these checks is known to pass, and none is evaluated.
     """
-    raw = F.col(value_col).cast("binary")
     ws = F.lit(JSON_WHITESPACE)
-    df = _stage(df, bytes=raw, text=raw.cast("string"))
-    text = _c("text")
+    text = F.when(~_c("fast"), _c("text"))
     blanked = F.regexp_replace(text, STRING_LITERAL_PATTERN, '""')
     df = _stage(df, blanked=blanked, trimmed=F.btrim(text, ws))
     brackets = F.translate(
@@ -238,8 +320,8 @@ def _message_checks(df: _Plan, value_col: str, config: ValidationConfig) -> _Pla
             ),
         )
     )
-    df = _stage(df, pre_error=error)
-    df = _stage(df, variant=F.when(_c("pre_error").isNull(), F.try_parse_json(text)))
+    df = _stage(df, pre_error=F.when(~_c("fast"), error))
+    df = _stage(df, variant=F.when(~_c("fast") & _c("pre_error").isNull(), F.try_parse_json(text)))
     early = F.when(_c("deep"), _c("profile")["early"]).otherwise(
         ~_c("brackets").rlike(_root_group_pattern(config.max_depth))
     )
@@ -248,25 +330,65 @@ def _message_checks(df: _Plan, value_col: str, config: ValidationConfig) -> _Pla
         _c("blanked"), F.lit(f"[-+.eE0-9]{{{MAX_NUMBER_LENGTH + 1}}}")
     )
     not_json = _c("variant").isNull() | trailing | too_long_number
-    msg_error = F.when(_c("pre_error").isNotNull(), _c("pre_error")).when(
-        not_json,
-        _err(
-            Reason.NOT_JSON,
-            None,
-            F.lit(
-                "message is not valid JSON (syntax error, NaN/Infinity, a repeated key, "
-                "a raw control character, an over-long number or data after the object); "
-                "send strict JSON (RFC 8259)"
+    msg_error = (
+        F.when(_c("fast"), F.lit(None))
+        .when(_c("pre_error").isNotNull(), _c("pre_error"))
+        .when(
+            not_json,
+            _err(
+                Reason.NOT_JSON,
+                None,
+                F.lit(
+                    "message is not valid JSON (syntax error, NaN/Infinity, a repeated key, "
+                    "a raw control character, an over-long number or data after the object); "
+                    "send strict JSON (RFC 8259)"
+                ),
             ),
-        ),
+        )
     )
     return _stage(df, msg_error=msg_error)
 
 
 def _field_value(f: Field) -> Column:
-    """The field's VARIANT value (SQL null when absent)."""
+    """The field's VARIANT value off the fast path (SQL null when absent)."""
     return F.when(
-        _c("msg_error").isNull(), F.try_variant_get(_c("variant"), f"$.{f.name}", "variant")
+        ~_c("fast") & _c("msg_error").isNull(),
+        F.try_variant_get(_c("variant"), f"$.{f.name}", "variant"),
+    )
+
+
+@dataclass(frozen=True)
+class _FieldCols:
+    """What the rules of one field look at, on and off the fast path.
+
+    Attributes:
+        sub: the field's VARIANT value, for messages only: on the fast path it is parsed
+            when a message needs it (only rows that break a rule).
+        typ: ``schema_of_variant`` of the value (on the fast path: known from the shape).
+        present: the field is there and not ``null``.
+        number_text: the JSON text of a number value.
+        slow_sub: the VARIANT value off the fast path (null on it).
+    """
+
+    sub: Column
+    typ: Column
+    present: Column
+    number_text: Column
+    slow_sub: Column
+
+
+def _field_cols(f: Field) -> _FieldCols:
+    slow = _c("v_" + f.name)
+    fast = _c("fast")
+    lazy = F.try_variant_get(F.try_parse_json(_c("text")), f"$.{f.name}", "variant")
+    return _FieldCols(
+        sub=F.when(fast, lazy).otherwise(slow),
+        typ=_c("t_" + f.name),
+        present=F.when(fast, _string_value(f).isNotNull()).otherwise(
+            slow.isNotNull() & ~F.is_variant_null(slow)
+        ),
+        number_text=F.when(fast, _string_value(f)).otherwise(_number_text(slow)),
+        slow_sub=slow,
     )
 
 
@@ -292,8 +414,9 @@ def _strings() -> Column:
     the cost. A JSON string yields its text; the VARIANT type decides whether a field
     is a string at all.
     """
-    schema = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
-    return F.when(_c("msg_error").isNull(), F.from_json(_c("text"), schema))
+    return F.when(_c("fast"), _c("fast_strings")).when(
+        _c("msg_error").isNull(), F.from_json(_c("text"), _STRINGS_SCHEMA)
+    )
 
 
 def _string_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
@@ -343,16 +466,17 @@ def _wrong_type(f: Field, sub: Column, typ: Column, expected: str) -> Column:
     )
 
 
-def _number_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
+def _number_checks(f: Field, c: _FieldCols) -> tuple[Column, Column]:
+    sub, typ = c.sub, c.typ
     is_int = typ.isin(*_INT_TYPES)
     if f.type == "int":
         ok_type = is_int
-        value = _number_text(sub).try_cast("bigint")
+        value = c.number_text.try_cast("bigint")
         number = value.cast("double")
         expected = "a JSON integer (no fraction, no quotes)"
     else:
         ok_type = is_int | typ.startswith("DECIMAL") | (typ == "DOUBLE")
-        number = _number_text(sub).try_cast("double")
+        number = c.number_text.try_cast("double")
         value = number
         expected = "a JSON number (no quotes)"
     bad = F.isnan(number) | (F.abs(number) == float("inf"))
@@ -376,9 +500,10 @@ def _number_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
 
 
 def _time_checks(
-    df: _Plan, f: Field, sub: Column, typ: Column, config: ValidationConfig, now_micros: Column
+    df: _Plan, f: Field, c: _FieldCols, config: ValidationConfig, now_micros: Column
 ) -> tuple[_Plan, Column, Column]:
     """event_time rules; intermediate values become helper columns (evaluated once)."""
+    sub, typ = c.sub, c.typ
     text = _string_value(f)
     df = _stage(df, ts_text=F.when(typ == "STRING", text))
     text = _c("ts_text")
@@ -427,7 +552,7 @@ def _time_checks(
     iso_bad = parts.isNull() | (parts["s"] > 59) | bad_offset | local.isNull()
     iso_micros = F.unix_micros(local) - off_minutes.cast("long") * (60 * MICROS_PER_SECOND)
     is_int = typ.isin(*_INT_TYPES)
-    ms = F.when(is_int, _number_text(sub).try_cast("bigint"))
+    ms = F.when(is_int, c.number_text.try_cast("bigint"))
     ms_micros = F.least(F.greatest(ms, F.lit(-_MS_CLAMP)), F.lit(_MS_CLAMP)) * 1000
     df = _stage(
         df,
@@ -497,15 +622,18 @@ def _time_checks(
     return df, error, micros
 
 
-def _map_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
-    as_map = F.try_variant_get(sub, "$", "map<string,variant>")
+def _map_checks(f: Field, c: _FieldCols) -> tuple[Column, Column]:
+    """A flat object of strings; on the fast path the shape already proved it."""
+    slow, typ = c.slow_sub, c.typ
+    as_map = F.try_variant_get(slow, "$", "map<string,variant>")
     non_string = F.exists(
         F.map_values(as_map),
         lambda x: F.coalesce(F.schema_of_variant(x), F.lit("VOID")) != "STRING",
     )
-    ok = typ.startswith("OBJECT") & as_map.isNotNull() & ~non_string
-    error = F.when(~ok, _wrong_type(f, sub, typ, "a JSON object whose values are all strings"))
-    return error, F.from_json(F.to_json(sub), "map<string,string>")
+    ok = _c("fast") | (typ.startswith("OBJECT") & as_map.isNotNull() & ~non_string)
+    error = F.when(~ok, _wrong_type(f, c.sub, typ, "a JSON object whose values are all strings"))
+    text = F.when(_c("fast"), _string_value(f)).otherwise(F.to_json(slow))
+    return error, F.from_json(text, "map<string,string>")
 
 
 def validate_values(
@@ -514,6 +642,7 @@ def validate_values(
     *,
     config: ValidationConfig = DEFAULT_VALIDATION_CONFIG,
     now_col: Column | str | None = None,
+    fast_path: bool = True,
 ) -> DataFrame:
     """Validate Kafka message values against the event contract, as Spark columns.
 
@@ -528,53 +657,69 @@ def validate_values(
         config: validator settings (the same object the Python validator takes).
         now_col: a timestamp column (or its name) with "now" for the future-skew rule;
             default ``current_timestamp()``.
+        fast_path: let flat, well-formed events skip the VARIANT-based checks (same
+            results; off only to compare the two paths).
     """
     if now_col is not None and not isinstance(now_col, str):
-        return _build_plan(value_col, config, now_col).apply(df)
+        return _build_plan(value_col, config, now_col, fast_path).apply(df)
     # Building the columns costs hundreds of Py4J calls; a plan is reusable (unresolved
     # columns), so one is kept per Spark application and settings (once per micro-batch
     # would be wasted time).
-    key = (df.sparkSession.sparkContext.applicationId, value_col, config, now_col)
+    key = (df.sparkSession.sparkContext.applicationId, value_col, config, now_col, fast_path)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _build_plan(value_col, config, now_col)
+        plan = _build_plan(value_col, config, now_col, fast_path)
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = plan
     return plan.apply(df)
 
 
-def _build_plan(value_col: str, config: ValidationConfig, now_col: Column | str | None) -> _Plan:
+def _build_plan(
+    value_col: str, config: ValidationConfig, now_col: Column | str | None, fast_path: bool
+) -> _Plan:
     """Build every column of ``validate_values`` (see there)."""
     if isinstance(now_col, str):
         now_col = F.col(now_col)
     now_micros = F.unix_micros(now_col if now_col is not None else F.current_timestamp())
-    out = _message_checks(_Plan(), value_col, config)
+    raw = F.col(value_col).cast("binary")
+    out = _stage(_Plan(), bytes=raw, text=raw.cast("string"))
+    out = _fast_checks(out, config, fast_path)
+    out = _message_checks(out, config)
     errors: list[Column] = [_c("msg_error")]
     values: dict[str, Column] = {}
     out = _stage(
         out,
         obj=F.when(
-            _c("msg_error").isNull(), F.try_variant_get(_c("variant"), "$", "map<string,variant>")
+            ~_c("fast") & _c("msg_error").isNull(),
+            F.try_variant_get(_c("variant"), "$", "map<string,variant>"),
         ),
         strings=_strings(),
         **{"v_" + f.name: _field_value(f) for f in EVENT_FIELDS},
     )
     out = _stage(
-        out, **{"t_" + f.name: F.schema_of_variant(_c("v_" + f.name)) for f in EVENT_FIELDS}
+        out,
+        **{
+            "t_" + f.name: F.when(
+                _c("fast"),
+                F.when(_c("fast_ms"), F.lit("BIGINT")).otherwise(_FAST_TYPES[f.type])
+                if f.type == "timestamp"
+                else F.lit(_FAST_TYPES[f.type]),
+            ).otherwise(F.schema_of_variant(_c("v_" + f.name)))
+            for f in EVENT_FIELDS
+        },
     )
     for f in EVENT_FIELDS:
-        sub = _c("v_" + f.name)
-        typ = _c("t_" + f.name)
-        present = sub.isNotNull() & ~F.is_variant_null(sub)
+        cols = _field_cols(f)
+        present = cols.present
         if f.type == "string":
-            error, value = _string_checks(f, sub, typ)
+            error, value = _string_checks(f, cols.sub, cols.typ)
         elif f.type in ("double", "int"):
-            error, value = _number_checks(f, sub, typ)
+            error, value = _number_checks(f, cols)
         elif f.type == "timestamp":
-            out, error, value = _time_checks(out, f, sub, typ, config, now_micros)
+            out, error, value = _time_checks(out, f, cols, config, now_micros)
         else:
-            error, value = _map_checks(f, sub, typ)
+            error, value = _map_checks(f, cols)
         required: Column = F.lit(f.required)
         if f.required_for:
             required = required | values["event_type"].isin(*sorted(f.required_for))
