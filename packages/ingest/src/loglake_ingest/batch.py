@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,23 @@ class RunTotals:
         if self.first_batch_id is None:
             self.first_batch_id = counts.batch_id
         self.last_batch_id = counts.batch_id
+
+
+class _StepTimer:
+    """Milliseconds spent in each step of a batch (logged with the batch)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, int] = {}
+
+    def run(self, name: str, fn: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.ms[name] = round((time.perf_counter() - t0) * 1000)
+
+    def __str__(self) -> str:
+        return " ".join(f"{k} {v}" for k, v in self.ms.items())
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -108,22 +126,23 @@ class BatchWriter:
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         """Write one micro-batch (idempotent per ``batch_id``)."""
         started = datetime.now(UTC)
+        steps = _StepTimer()
         start, end = (
             batch_offsets(self.spark, self.config.checkpoint_uri, batch_id)
             if self.read_offsets
             else ({}, {})
         )
-        batch = materialize(batch_df)
+        batch = steps.run("compute", materialize, batch_df)
         try:
-            counts = self._count(batch, batch_id, start, end)
+            counts = steps.run("count", self._count, batch, batch_id, start, end)
             counts.check()
             if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
                 return
             if counts.valid_written:
-                self._write_raw(batch, batch_id)
+                steps.run("raw", self._write_raw, batch, batch_id)
             if counts.quarantined:
-                self._write_quarantine(batch, batch_id)
-            self._write_batch_row(counts, start, end, started)
+                steps.run("quarantine", self._write_quarantine, batch, batch_id)
+            steps.run("batch_row", self._write_batch_row, counts, start, end, started)
         finally:
             release(batch)
         if self.progress is not None:
@@ -133,13 +152,14 @@ class BatchWriter:
             self.counts[batch_id] = counts
             self.totals.add(counts)
         logger.info(
-            "batch %d: read %d, valid %d, quarantined %d, duplicates %d, dates %s",
+            "batch %d: read %d, valid %d, quarantined %d, duplicates %d, dates %s (ms: %s)",
             batch_id,
             counts.records_read,
             counts.valid_written,
             counts.quarantined,
             counts.duplicates_dropped,
             ",".join(d.isoformat() for d in counts.event_dates) or "-",
+            steps,
         )
 
     # ------------------------------------------------------------------ steps

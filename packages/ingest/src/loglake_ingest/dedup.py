@@ -84,9 +84,15 @@ def prepare_stream(
         The validated rows, at most one per ``event_id`` within the window, plus every
         rejected row; ``_dedup_key`` and ``_dedup_time`` are kept for inspection.
     """
+    from pyspark.sql import functions as sf
+
     validated = validator(source)
-    keyed = validated.withColumn(DEDUP_KEY, dedup_key()).withColumn(
-        DEDUP_TIME, dedup_time(window_seconds)
+    keyed = validated.select(
+        *(c for c in validated.columns if c != "value"),
+        # only quarantine keeps the message bytes: the shuffle and state carry less
+        sf.when(sf.col("reason_code").isNotNull(), sf.col("value")).alias("value"),
+        dedup_key().alias(DEDUP_KEY),
+        dedup_time(window_seconds).alias(DEDUP_TIME),
     )
     return (
         observe_input(keyed)
