@@ -385,7 +385,7 @@ def test_spark_validator_agrees_with_python(spark: Any) -> None:
             mismatches.append((raw[:200], "values", diff))
     assert not mismatches, f"{len(mismatches)} disagreements, first: {mismatches[:5]}"
     # the generated inputs really exercise both outcomes
-    assert accepted > N_MESSAGES // 10
+    assert accepted > N_MESSAGES // 20
     assert len(rows) - accepted > N_MESSAGES // 5
 
 

@@ -199,14 +199,14 @@ class Demo:
     def _produce_with_progress(self, counter: Any, ingest: IngestProcess | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        from loglake_tools.produce import produce_events
+        from loglake_tools.produce import produce_parallel
 
         cfg = self.cfg
         outcome: dict[str, Any] = {}
 
         def work() -> None:
             try:
-                outcome["summary"] = produce_events(
+                outcome["summary"] = produce_parallel(
                     self.state.kafka_bootstrap, self.book.topic, cfg.events, seed=cfg.seed,
                     rate=cfg.rate, malformed_share=cfg.malformed_share,
                     duplicate_share=cfg.duplicate_share, late_share=cfg.late_share,
