@@ -82,11 +82,30 @@ def default_validator(config: IngestConfig) -> Validator:
     return validate
 
 
+#: The de-dup state lives in RocksDB (off the JVM heap, spilled to local disk, bounded
+#: memory): it holds every event id of one window, e.g. 7.8 M ids for 600 s at 13 k/s,
+#: which the default in-heap store cannot keep in a 1 GiB driver. A checkpoint keeps the
+#: provider it was created with, so older checkpoints restart unchanged.
+STATE_STORE_CONF: Final = {
+    "spark.sql.streaming.stateStore.providerClass": (
+        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+    ),
+    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+    "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
+    "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": "256",
+}
+
+
 def session_for(config: IngestConfig) -> SparkSession:
     """Build (or reuse) the SparkSession for the job."""
     from loglake_core.spark.session import build_spark_session
 
-    return build_spark_session(QUERY_NAME, master=config.master, s3_endpoint=config.s3_endpoint)
+    return build_spark_session(
+        QUERY_NAME,
+        master=config.master,
+        s3_endpoint=config.s3_endpoint,
+        conf=STATE_STORE_CONF,
+    )
 
 
 def progress_recorder(config: IngestConfig) -> ProgressRecorder | None:
