@@ -286,7 +286,9 @@ def _validate_object(
         fields=values,
         page=normalize_page(values["page_url"]),
         rescued=(
-            json.dumps(rescued, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            json.dumps(
+                _strict_json(rescued), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            )
             if rescued
             else None
         ),
@@ -457,6 +459,20 @@ def _parse_float(literal: str) -> float:
     if len(literal) > MAX_NUMBER_LENGTH:
         raise ValueError(f"number literal of {len(literal)} characters is too long")
     return float(literal)
+
+
+def _strict_json(value: Any) -> Any:
+    """Overflowing numbers (``1e400`` reads as infinity) as the strings Spark writes for them.
+
+    JSON has no infinity, so ``_rescued`` stays strict JSON, and says what Spark's does.
+    """
+    if isinstance(value, float) and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict_json(v) for v in value]
+    return value
 
 
 def _fix_text(text: str) -> str:
