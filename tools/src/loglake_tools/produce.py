@@ -414,7 +414,7 @@ def produce_parallel(
     The topic is created once, here; then ``workers`` spawned processes each run
     `produce_events` on their share of ``n`` (shares differ by at most one) with their
     own seed (`worker_seeds`), the same ``now`` and shares, and ``rate`` split in
-    proportion. One worker runs in this process. Each worker generates in chunks of
+    proportion. A single worker runs in this process. Each worker generates in chunks of
     `CHUNK_SIZE`, so memory stays bounded per worker. The workers are spawned, so a
     script that calls this needs the ``if __name__ == "__main__":`` guard.
 

@@ -82,7 +82,8 @@ def prepare_stream(
 
     Returns:
         The validated rows, at most one per ``event_id`` within the window, plus every
-        rejected row; ``_dedup_key`` and ``_dedup_time`` are kept for inspection.
+        rejected row; ``_dedup_key`` and ``_dedup_time`` are kept for inspection, and
+        ``value`` (the message bytes) only on rejected rows (quarantine keeps them).
     """
     from pyspark.sql import functions as sf
 
