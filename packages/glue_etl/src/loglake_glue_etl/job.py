@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyspark import StorageLevel
 
@@ -44,6 +45,15 @@ logger = logging.getLogger(__name__)
 
 PAGE_METRICS_TABLE = "page_metrics_daily"
 ERRORS_HOURLY_TABLE = "errors_hourly"
+
+#: SQL settings applied for the duration of a run (and restored after), on any runtime.
+#: Spark's hash aggregation of ``percentile_approx`` sketches falls back to sorting every
+#: remaining input row once a task holds more than 128 groups (its default); a task of a
+#: week of a few hundred pages holds more. 256 groups keep the fallback away from such
+#: runs while bounding the sketches a task holds (about 1 MB each when full).
+RUN_SQL_CONF: Mapping[str, str] = {
+    "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "256",
+}
 
 
 def run_etl(
@@ -82,6 +92,51 @@ def run_etl(
         )
     logger.info("ETL of %d date(s) %s..%s in %s", len(chosen), chosen[0], chosen[-1], layout.base)
 
+    with sql_conf(spark, RUN_SQL_CONF):
+        counts, page_stats, error_stats = _compute_and_replace(spark, layout, chosen, expected)
+    kept = {d: int(c["rows_after_dedup"]) for d, c in counts.items()}
+    result = EtlResult(
+        status="ok",
+        dates=[d.isoformat() for d in chosen],
+        rows_read=sum(int(c["rows_read"]) for c in counts.values()),
+        rows_outside_date=sum(int(c["rows_outside_date"]) for c in counts.values()),
+        duplicates_dropped=sum(int(c["duplicates_dropped"]) for c in counts.values()),
+        rows_after_dedup=sum(kept.values()),
+        rows_written={
+            PAGE_METRICS_TABLE: sum(int(s["rows"]) for s in page_stats),
+            ERRORS_HOURLY_TABLE: sum(int(s["rows"]) for s in error_stats),
+        },
+        rows_by_date={d.isoformat(): kept.get(d, 0) for d in chosen},
+        duration_seconds=round(time.monotonic() - started, 3),
+        lake=layout.base,
+    )
+    logger.info("ETL done: %s", result.to_json())
+    return result
+
+
+@contextmanager
+def sql_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Apply ``settings`` to ``spark`` inside the block; put back what was there after."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+_Rows = list[dict[str, Any]]
+
+
+def _compute_and_replace(
+    spark: SparkSession, layout: LakeLayout, chosen: list[date], expected: set[date]
+) -> tuple[dict[date, dict[str, Any]], _Rows, _Rows]:
+    """Clean, aggregate, gate and write; returns the per-date counts and both tables' stats."""
     annotated = (
         read_raw(spark, layout)
         .transform(select_dates(chosen))
@@ -111,24 +166,7 @@ def run_etl(
         for frame in (annotated, pages, errors):
             if frame is not None:
                 frame.unpersist()
-
-    result = EtlResult(
-        status="ok",
-        dates=[d.isoformat() for d in chosen],
-        rows_read=sum(int(c["rows_read"]) for c in counts.values()),
-        rows_outside_date=sum(int(c["rows_outside_date"]) for c in counts.values()),
-        duplicates_dropped=sum(int(c["duplicates_dropped"]) for c in counts.values()),
-        rows_after_dedup=sum(kept.values()),
-        rows_written={
-            PAGE_METRICS_TABLE: sum(int(s["rows"]) for s in page_stats),
-            ERRORS_HOURLY_TABLE: sum(int(s["rows"]) for s in error_stats),
-        },
-        rows_by_date={d.isoformat(): kept.get(d, 0) for d in chosen},
-        duration_seconds=round(time.monotonic() - started, 3),
-        lake=layout.base,
-    )
-    logger.info("ETL done: %s", result.to_json())
-    return result
+    return counts, page_stats, error_stats
 
 
 def read_raw(spark: SparkSession, lake: LakeLayout) -> DataFrame:

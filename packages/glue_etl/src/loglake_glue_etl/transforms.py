@@ -70,25 +70,57 @@ def select_dates(dates: Iterable[date]) -> Callable[[DataFrame], DataFrame]:
     return _select
 
 
+#: Columns of a cleaned event (what the aggregates read).
+CLEANED_COLUMNS: tuple[str, ...] = (
+    "event_date",
+    "event_time",
+    "event_type",
+    "service",
+    "page",
+    "tti_ms",
+    "status_code",
+    "level",
+    "session_id",
+)
+#: The de-dup order after ``_in_date``: first ingested, then Kafka coordinates.
+_INGEST_ORDER: tuple[str, ...] = ("ingest_time", "kafka_offset", "kafka_partition", "kafka_topic")
+
+
+def clean_columns(df: DataFrame) -> DataFrame:
+    """Rules 4 and 5, row by row: ``page`` filled from ``page_url``, values in range."""
+    tti = sf.col("tti_ms")
+    status = sf.col("status_code")
+    return (
+        df.withColumn("page", sf.coalesce(sf.col("page"), page_from_url(sf.col("page_url"))))
+        .withColumn("level", sf.coalesce(sf.lower(sf.col("level")), sf.lit(DEFAULT_LEVEL)))
+        .withColumn("status_code", sf.when((status >= 100) & (status <= 599), status).cast("int"))
+        .withColumn(
+            "tti_ms", sf.when(~sf.isnan(tti) & (tti >= 0) & (tti < sf.lit(MAX_TTI_MS)), tti)
+        )
+    )
+
+
 def annotate_rows(df: DataFrame) -> DataFrame:
-    """Add ``_in_date`` (rule 2) and ``_keep`` (rules 2 and 3) to every row.
+    """Clean every row (rules 4, 5), then add ``_in_date`` (rule 2) and ``_keep`` (rule 3).
 
     Within ``(event_date, event_id)`` rows whose date agrees with their timestamp rank
     first, then by ingest order; ``_keep`` marks the first one if it is in its date.
+    The per-row rules run first so that only the cleaned columns and the order keys
+    cross the de-dup shuffle (``page_url`` does not). The window is partitioned by
+    ``event_id`` first: the sort then compares on the id's leading bytes, where a
+    leading ``event_date`` (a handful of values) would force full-row comparisons.
     """
     in_date = sf.coalesce(sf.to_date(sf.col("event_time")) == sf.col("event_date"), sf.lit(False))
-    order = Window.partitionBy("event_date", "event_id").orderBy(
-        sf.col(IN_DATE).desc(),
-        sf.col("ingest_time").asc_nulls_last(),
-        sf.col("kafka_offset").asc_nulls_last(),
-        sf.col("kafka_partition").asc_nulls_last(),
-        sf.col("kafka_topic").asc_nulls_last(),
+    order = Window.partitionBy("event_id", "event_date").orderBy(
+        sf.col(IN_DATE).desc(), *(sf.col(c).asc_nulls_last() for c in _INGEST_ORDER)
     )
     return (
-        df.withColumn(IN_DATE, in_date)
+        df.transform(clean_columns)
+        .select(*CLEANED_COLUMNS, "event_id", *_INGEST_ORDER)
+        .withColumn(IN_DATE, in_date)
         .withColumn("_rank", sf.row_number().over(order))
         .withColumn(KEEP, sf.col(IN_DATE) & (sf.col("_rank") == 1))
-        .drop("_rank")
+        .drop("_rank", *_INGEST_ORDER)
     )
 
 
@@ -103,29 +135,8 @@ def row_counts(df: DataFrame) -> DataFrame:
 
 
 def clean_events(df: DataFrame) -> DataFrame:
-    """Keep the ``_keep`` rows and apply rules 4 and 5."""
-    tti = sf.col("tti_ms")
-    status = sf.col("status_code")
-    return (
-        df.where(sf.col(KEEP))
-        .withColumn("page", sf.coalesce(sf.col("page"), page_from_url(sf.col("page_url"))))
-        .withColumn("level", sf.coalesce(sf.lower(sf.col("level")), sf.lit(DEFAULT_LEVEL)))
-        .withColumn("status_code", sf.when((status >= 100) & (status <= 599), status).cast("int"))
-        .withColumn(
-            "tti_ms", sf.when(~sf.isnan(tti) & (tti >= 0) & (tti < sf.lit(MAX_TTI_MS)), tti)
-        )
-        .select(
-            "event_date",
-            "event_time",
-            "event_type",
-            "service",
-            "page",
-            "tti_ms",
-            "status_code",
-            "level",
-            "session_id",
-        )
-    )
+    """The cleaned events: the ``_keep`` rows of annotated rows, cleaned columns only."""
+    return df.where(sf.col(KEEP)).select(*CLEANED_COLUMNS)
 
 
 def page_from_url(url: Column) -> Column:

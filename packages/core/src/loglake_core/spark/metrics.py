@@ -94,7 +94,12 @@ def aggregate_table(df: DataFrame, table: MetricTable) -> DataFrame:
     """
     source = df.where(sf.expr(table.source_filter))
     grain = list(table.grain)
-    scalars = [m for m in table.metrics if m.kind not in ("ratio", "histogram", "percentile")]
+    scalars = [
+        m
+        for m in table.metrics
+        if m.kind not in ("ratio", "histogram", "percentile", "count_distinct")
+    ]
+    distincts = [m for m in table.metrics if m.kind == "count_distinct"]
     percentiles = [m for m in table.metrics if m.kind == "percentile"]
     histograms = [m for m in table.metrics if m.kind == "histogram"]
     aggs = [metric_col(m) for m in scalars]
@@ -107,6 +112,9 @@ def aggregate_table(df: DataFrame, table: MetricTable) -> DataFrame:
         out = out.drop(_PCT_ARRAY)
     if table.having:
         out = out.where(sf.expr(table.having))
+    for m in distincts:
+        out = out.join(distinct_frame(source, grain, m), on=grain, how="left")
+        out = out.withColumn(m.name, sf.coalesce(sf.col(m.name), sf.lit(0)))
     for m in histograms:
         out = out.join(histogram_frame(source, grain, m), on=grain, how="left")
         out = out.withColumn(
@@ -120,6 +128,19 @@ def aggregate_table(df: DataFrame, table: MetricTable) -> DataFrame:
                 m.name, sf.when(den > 0, num.cast("double") / den).otherwise(sf.lit(0.0))
             )
     return out.select(*table.columns)
+
+
+def distinct_frame(source: DataFrame, grain: list[str], metric: Metric) -> DataFrame:
+    """Per grain, the exact number of distinct non-null ``metric.column`` values.
+
+    Kept apart from the other aggregates on purpose: a distinct count in the same
+    ``groupBy`` makes Spark aggregate per (grain, value) first, so every other buffer,
+    the percentile sketch among them, would be built once per distinct value and merged
+    afterwards (on 2.8 M events, 48 pages and 30 k sessions: 280 task-s instead of a few).
+    """
+    rows = source.where(sf.expr(metric.where)) if metric.where else source
+    distinct = sf.count_distinct(sf.col(metric.column or ""))
+    return rows.groupBy(*grain).agg(distinct.alias(metric.name))
 
 
 def histogram_frame(source: DataFrame, grain: list[str], metric: Metric) -> DataFrame:
