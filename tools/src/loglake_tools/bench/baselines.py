@@ -84,6 +84,7 @@ def spark_bare(
         Rows read, batches, and the drain time (first batch start to last batch end).
     """
     from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import types as T  # noqa: N812
 
     from loglake_core.spark.session import build_spark_session
 
@@ -98,10 +99,26 @@ def spark_bare(
     )
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
+    # ``event_time`` is ISO-8601 text or epoch milliseconds (the event contract). Read as a
+    # timestamp, Spark takes a number for epoch *seconds*: every millisecond event lands
+    # some 57 000 years ahead, in a partition of its own, and the drain measures opening
+    # thousands of Parquet files instead of parsing. So read it as text, then convert.
+    struct = _event_struct()
+    as_text = T.StructType(
+        [
+            T.StructField(f.name, T.StringType()) if f.name == "event_time" else f
+            for f in struct.fields
+        ]
+    )
+    text = F.col("event_time")
+    event_time = F.when(text.rlike(r"^-?[0-9]+$"), F.timestamp_millis(text.cast("long"))).otherwise(
+        F.to_timestamp(text)
+    )
     parsed = (
         reader.load()
-        .select(F.from_json(F.col("value").cast("string"), _event_struct()).alias("e"))
+        .select(F.from_json(F.col("value").cast("string"), as_text).alias("e"))
         .select("e.*")
+        .withColumn("event_time", event_time)
         .withColumn("event_date", F.to_date("event_time"))
     )
     query = (

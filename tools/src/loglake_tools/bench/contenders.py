@@ -202,9 +202,18 @@ def run_spark_bare(
         "events_read": read,
         "batches": len([n for n in batch_sizes(batches) if n]),
         "drain_seconds": drain_seconds(batches),
+        "event_dates": partition_dates(lake / "raw" / "events"),
         "profile": profile(events_dir),
         "log": str(log_file),
     }
+
+
+def partition_dates(table: Path) -> list[str]:
+    """The ``event_date`` partitions of the Delta table at ``table`` (from its log)."""
+    from deltalake import DeltaTable
+
+    parts = DeltaTable(str(table)).partitions()
+    return sorted({str(p["event_date"]) for p in parts if p.get("event_date")})
 
 
 def run_python_consumer(

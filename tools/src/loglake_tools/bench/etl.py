@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from loglake_tools.bench.contenders import RunEnv, run_duckdb, run_etl, run_ingest
+from loglake_tools.bench.contenders import (
+    RunEnv,
+    partition_dates,
+    run_duckdb,
+    run_etl,
+    run_ingest,
+)
 from loglake_tools.bench.ingest import GIB, measure_contender
 from loglake_tools.bench.load import drop_topic, preload
 from loglake_tools.bench.results import Target, ratio
@@ -64,11 +70,7 @@ class RawTable:
 
 def raw_dates(lake: Path) -> list[str]:
     """The ``event_date`` partitions of ``lake``'s raw table (from the Delta log)."""
-    from deltalake import DeltaTable
-
-    dt = DeltaTable(str(lake / "raw" / "events"))
-    found = {str(p["event_date"]) for p in dt.partitions() if p.get("event_date")}
-    return sorted(found)
+    return partition_dates(lake / "raw" / "events")
 
 
 def prepare_raw(cfg: BenchConfig, env: RunEnv, *, events: int, days: int, name: str) -> RawTable:
