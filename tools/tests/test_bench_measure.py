@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from loglake_tools.bench.errors import ContenderFailedError
-from loglake_tools.bench.measure import enable_subreaper, process_cpu_seconds, run_measured
+from loglake_tools.bench.measure import (
+    enable_subreaper,
+    process_cpu_seconds,
+    run_measured,
+    tree_rss,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +83,14 @@ def test_broker_cpu_is_measured_separately_by_pid() -> None:
     assert done.measurement.broker_cpu_seconds >= 0
     assert process_cpu_seconds(None) is None
     assert process_cpu_seconds(2**22 + 12345) is None
+
+
+def test_a_child_sharing_its_parents_address_space_is_counted_once() -> None:
+    gib = 1 << 30
+    jvm = (1, 2 * gib + 5, 9 * gib)
+    # pid 20: a vfork'd helper of the JVM (pid 10) before exec: same RSS and VMS
+    memory = {1: (0, 80 << 20, 400 << 20), 10: jvm, 20: (10, *jvm[1:]), 30: (10, 3 << 20, 9 << 20)}
+    assert tree_rss(memory) == (80 << 20) + jvm[1] + (3 << 20)
+    # a child that merely has the same RSS but its own address space still counts
+    memory[20] = (10, jvm[1], 3 * gib)
+    assert tree_rss(memory) == (80 << 20) + 2 * jvm[1] + (3 << 20)

@@ -111,3 +111,22 @@ def test_null_page_is_recomputed_from_the_url(spark: SparkSession) -> None:
         assert got == [normalize_page(u) for u in urls]
     else:  # the stand-in keeps the URL path
         assert got == ["/cart", "/help", "/"]
+
+
+def test_run_settings_apply_inside_and_are_restored_after(spark: SparkSession) -> None:
+    from loglake_glue_etl.job import RUN_SQL_CONF, sql_conf
+
+    key = "spark.sql.objectHashAggregate.sortBased.fallbackThreshold"
+    assert key in RUN_SQL_CONF
+    spark.conf.set(key, "77")
+    try:
+        with sql_conf(spark, RUN_SQL_CONF):
+            assert spark.conf.get(key) == RUN_SQL_CONF[key]
+        assert spark.conf.get(key) == "77"
+        spark.conf.unset(key)
+        default = spark.conf.get(key)
+        with pytest.raises(RuntimeError), sql_conf(spark, RUN_SQL_CONF):
+            raise RuntimeError("a failed run")
+        assert spark.conf.get(key) == default
+    finally:
+        spark.conf.unset(key)
