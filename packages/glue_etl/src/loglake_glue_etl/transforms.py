@@ -106,9 +106,10 @@ def annotate_rows(df: DataFrame) -> DataFrame:
     Within ``(event_date, event_id)`` rows whose date agrees with their timestamp rank
     first, then by ingest order; ``_keep`` marks the first one if it is in its date.
     The per-row rules run first so that only the cleaned columns and the order keys
-    cross the de-dup shuffle (``page_url`` does not). The window is partitioned by
-    ``event_id`` first: the sort then compares on the id's leading bytes, where a
-    leading ``event_date`` (a handful of values) would force full-row comparisons.
+    cross the de-dup shuffle (``page_url`` does not). The window is keyed on ``event_id``
+    before ``event_date``, so the sort's prefix comes from the id rather than from a
+    column of a handful of values (within noise on generated ids, whose leading bytes
+    are a run id shared by many events).
     """
     in_date = sf.coalesce(sf.to_date(sf.col("event_time")) == sf.col("event_date"), sf.lit(False))
     order = Window.partitionBy("event_id", "event_date").orderBy(
