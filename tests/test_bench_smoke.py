@@ -46,11 +46,12 @@ def test_bench_all_smoke(local_stack: StackState, tmp_path: Path) -> None:
         assert run["events_read"] == ingest["events"]
         assert run["cpu_seconds"] > 0
         assert run["peak_rss_bytes"] > 0
-    # the bare baseline reads epoch-millisecond event times as such: its partitions are
-    # the generator's recent dates, not thousands of dates tens of millennia ahead
+    # the bare baseline reads epoch-millisecond event times as such: its partitions are a
+    # few dates (the generator's, plus its odd edge-case times), not thousands of dates
+    # tens of millennia ahead ("+58858-04-15")
     bare_dates = ingest["contenders"][1]["runs"][0]["event_dates"]
-    assert bare_dates
-    assert all(d[:2] == "20" and len(d) == 10 for d in bare_dates), bare_dates
+    assert 0 < len(bare_dates) < 50, bare_dates
+    assert all(d[:1].isdigit() and d < "2100" for d in bare_dates), bare_dates
     ours = ingest["contenders"][0]["runs"][0]
     # no event lost: read = written + quarantined + duplicates dropped
     assert ours["records_read"] == ours["rows_out"] + ours["quarantined"] + ours["duplicates"]

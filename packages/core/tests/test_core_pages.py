@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from loglake_core.pages import normalize_page
@@ -34,6 +34,8 @@ pytestmark = pytest.mark.unit
         ("/Ünïcode/ÄB", "/Ünïcode/Äb"),  # only ASCII letters are lower-cased
         ("\t/a/1\n", "/a/{id}"),
         ("/123\n", "/{id}"),
+        ("0\r#", "/{id}"),  # whitespace before the fragment is trimmed too
+        ("/cart \t?x=1", "/cart"),
     ],
 )
 def test_normalize_page(url: str | None, page: str | None) -> None:
@@ -42,6 +44,7 @@ def test_normalize_page(url: str | None, page: str | None) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
+@example("0\r#")
 def test_normalized_pages_are_stable_templates(url: str) -> None:
     page = normalize_page(url)
     assert page is not None

@@ -409,6 +409,8 @@ def test_spark_page_normaliser_agrees_with_python(spark: Any) -> None:
         ),
         N_PAGES,
     )
+    # whitespace before a query or fragment (a draw once found the order of the steps)
+    urls += ["0\r#", "/cart \t?x=1", " /a/1\n#top", "\t?only"]
     df = spark.createDataFrame([(i, u) for i, u in enumerate(urls)], "i long, url string")
     rows = df.select("i", normalize_page_col("url").alias("page")).collect()
     got = {r.i: r.page for r in rows}

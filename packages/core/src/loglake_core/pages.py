@@ -2,8 +2,9 @@
 
 Steps (``loglake_core.spark.pages`` applies the same ones, with the same patterns):
 
-1. trim whitespace (space, tab, CR, LF, FF, VT); an empty result is ``/``;
-2. drop the query and the fragment (from the first ``?`` or ``#``);
+1. drop the query and the fragment (from the first ``?`` or ``#``);
+2. trim whitespace (space, tab, CR, LF, FF, VT) from what is left, so whitespace before a
+   ``?`` or ``#`` goes too (normalising a template again gives the same template);
 3. drop ``scheme://host[:port]`` and a scheme-less ``//host`` (RFC 3986 network path);
 4. lower-case ASCII letters (other characters are kept as they are);
 5. split on ``/``, dropping empty segments (repeated and trailing slashes collapse);
@@ -58,8 +59,8 @@ def normalize_page(url: str | None) -> str | None:
     """
     if url is None:
         return None
-    text = url.strip(TRIM_CHARS)
-    text = _QUERY_FRAGMENT_RE.sub("", text, count=1)
+    text = _QUERY_FRAGMENT_RE.sub("", url, count=1)
+    text = text.strip(TRIM_CHARS)
     text = _AUTHORITY_RE.sub("", text, count=1)
     text = text.translate(_LOWER_TABLE)
     segments = [ID_PLACEHOLDER if _ID_RE.fullmatch(seg) else seg for seg in text.split("/") if seg]

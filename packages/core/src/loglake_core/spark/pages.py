@@ -40,8 +40,8 @@ def normalize_page_col(col: Column | str) -> Column:
         col: a string column (or its name) holding URLs or paths.
     """
     url = F.col(col) if isinstance(col, str) else col
-    text = F.btrim(url, F.lit(TRIM_CHARS))
-    text = F.regexp_replace(text, QUERY_FRAGMENT_PATTERN, "")
+    text = F.regexp_replace(url, QUERY_FRAGMENT_PATTERN, "")
+    text = F.btrim(text, F.lit(TRIM_CHARS))
     text = F.regexp_replace(text, AUTHORITY_PATTERN, "")
     text = F.translate(text, UPPER, LOWER)
     # split/filter/join as regexes: a leading "/", runs of "/" collapsed, no trailing "/"
