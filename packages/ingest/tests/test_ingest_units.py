@@ -259,3 +259,86 @@ def test_failures_are_translated_into_clear_errors():
     )
     assert isinstance(other, QueryFailedError)
     assert "DELTA_NOT_NULL_CONSTRAINT_VIOLATED" in str(other)
+
+
+_SPARK_NPE = (
+    "[STREAM_FAILED] Query loglake-ingest terminated with exception: "
+    'java.lang.NullPointerException: Cannot invoke "scala.collection.immutable.Map.get"\n'
+    "\tat org.apache.spark.sql.kafka010.KafkaMicroBatchStream$.metrics(KafkaMicroBatchStream.scala)"
+)
+
+
+class _EndedQuery:
+    """A query that has already ended, with ``failure`` (or None)."""
+
+    def __init__(self, failure: BaseException | None) -> None:
+        self.id = f"q-{id(self)}"
+        self.isActive = False
+        self.status = {"isTriggerActive": False}
+        self._failure = failure
+
+    def exception(self) -> BaseException | None:
+        return self._failure
+
+
+def _run_with_queries(monkeypatch, failures):
+    import loglake_ingest.job as job
+    import loglake_ingest.tables as tables
+
+    started = []
+
+    def start_query(spark, config, writer, *, validator, source):
+        started.append(failures[len(started)])
+        return _EndedQuery(started[-1])
+
+    monkeypatch.setattr(job, "start_query", start_query)
+    monkeypatch.setattr(job, "progress_recorder", lambda config: None)
+    monkeypatch.setattr(job, "POLL_SECONDS", 0.0)
+    monkeypatch.setattr(tables, "ensure_tables", lambda spark, layout: None)
+    streams = SimpleNamespace(addListener=lambda _: None, removeListener=lambda _: None)
+    spark = SimpleNamespace(streams=streams)
+    cfg = IngestConfig(**BASE)
+    run = lambda: job.run_ingest(  # noqa: E731
+        cfg, spark=spark, validator=lambda df: df, source=object(), install_signals=False
+    )
+    return run, started
+
+
+def test_spark_known_kafka_source_failure_restarts_the_query_once(monkeypatch):
+    run, started = _run_with_queries(monkeypatch, [RuntimeError(_SPARK_NPE), None])
+    summary = run()
+    assert len(started) == 2
+    assert summary.restarts == 1
+    assert summary.stopped_by == "stopped"  # not --available-now: ended, not drained
+
+
+def test_the_known_failure_is_recognised_in_the_cause_chain():
+    from loglake_ingest.job import is_known_spark_failure
+
+    class CapturedError(Exception):  # shaped like PySpark's CapturedException
+        def __init__(self, desc: str, trace: str, cause: BaseException | None = None) -> None:
+            super().__init__(desc)
+            self._stackTrace = trace
+            self._cause = cause
+
+    npe = CapturedError("java.lang.NullPointerException", _SPARK_NPE.split("\n", 1)[1])
+    outer = CapturedError("[STREAM_FAILED] Query x terminated", "\tat StreamExecution.run", npe)
+    assert is_known_spark_failure(outer)
+    assert not is_known_spark_failure(CapturedError("[STREAM_FAILED] x", "\tat Other.run", None))
+
+
+def test_a_second_known_failure_or_any_other_failure_is_not_restarted(monkeypatch):
+    from loglake_ingest.errors import QueryFailedError
+
+    run, started = _run_with_queries(
+        monkeypatch, [RuntimeError(_SPARK_NPE), RuntimeError(_SPARK_NPE), None]
+    )
+    with pytest.raises(QueryFailedError, match="NullPointerException"):
+        run()
+    assert len(started) == 2
+
+    other = "[STREAM_FAILED] Query x\njava.lang.NullPointerException\n\tat com.example.Mine.run"
+    run, started = _run_with_queries(monkeypatch, [RuntimeError(other), None])
+    with pytest.raises(QueryFailedError):
+        run()
+    assert len(started) == 1

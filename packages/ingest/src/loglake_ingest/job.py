@@ -46,6 +46,12 @@ QUERY_NAME: Final = "loglake-ingest"
 POLL_SECONDS: Final = 0.5
 #: Markers of Spark's Kafka data-loss failure (failOnDataLoss=true).
 DATA_LOSS_MARKERS: Final = ("KAFKA_DATA_LOSS", "data may have been lost", "failOnDataLoss")
+#: Spark 4.1.1's Kafka source can fail right after a replayed batch has committed, with a
+#: NullPointerException in ``KafkaMicroBatchStream.metrics`` (SPARK-55271, fixed upstream
+#: later). The batch is committed, so starting the query again from its checkpoint loses
+#: and repeats nothing; the job does that this many times per run, and no more.
+KNOWN_SPARK_FAILURE: Final = "KafkaMicroBatchStream$.metrics"
+KNOWN_FAILURE_RESTARTS: Final = 1
 
 
 @dataclass
@@ -62,6 +68,8 @@ class IngestRunSummary:
     dirty_dates: list[date] = field(default_factory=list)
     seconds: float = 0.0
     stopped_by: str = "drained"
+    #: in-process restarts after Spark's known Kafka-source failure (``KNOWN_SPARK_FAILURE``)
+    restarts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
@@ -221,6 +229,24 @@ def _root_cause(text: str) -> str:
     return (specific or lines or ["(no message)"])[0][:1000]
 
 
+def is_known_spark_failure(failure: BaseException) -> bool:
+    """Whether ``failure`` is Spark's own restartable Kafka-source failure (SPARK-55271).
+
+    The frame that names it is in the JVM stack trace of the *cause* (PySpark keeps the
+    converted cause as ``_cause``, its JVM trace as ``_stackTrace``), so the whole chain
+    is read.
+    """
+    parts: list[str] = []
+    seen: BaseException | None = failure
+    for _ in range(8):
+        if seen is None:
+            break
+        parts += [str(seen), str(getattr(seen, "_stackTrace", "") or "")]
+        seen = getattr(seen, "_cause", None) or seen.__cause__
+    text = "\n".join(parts)
+    return KNOWN_SPARK_FAILURE in text and "NullPointerException" in text
+
+
 def _wait(query: StreamingQuery, stop: StopFlag) -> None:
     """Wait for the query to end, stopping it between batches once ``stop`` is set."""
     while query.isActive:
@@ -268,21 +294,41 @@ def run_ingest(
     spark.streams.addListener(listener)
     summary = IngestRunSummary()
     try:
-        query = start_query(
-            spark, config, writer, validator=validator or default_validator(config), source=source
-        )
-        listener.query_id = str(query.id)
-        logger.info(
-            "ingest query %s reading %s into %s (checkpoint %s)",
-            query.id,
-            ",".join(config.topics),
-            config.layout.base,
-            config.checkpoint_uri,
-        )
-        _wait(query, stop)
-        failure = query.exception()
-        if failure is not None:
+        restarts = 0
+        while True:
+            query = start_query(
+                spark,
+                config,
+                writer,
+                validator=validator or default_validator(config),
+                source=source,
+            )
+            listener.query_id = str(query.id)
+            logger.info(
+                "ingest query %s reading %s into %s (checkpoint %s)",
+                query.id,
+                ",".join(config.topics),
+                config.layout.base,
+                config.checkpoint_uri,
+            )
+            _wait(query, stop)
+            failure = query.exception()
+            if failure is None:
+                break
+            if (
+                restarts < KNOWN_FAILURE_RESTARTS
+                and not stop.event.is_set()
+                and is_known_spark_failure(failure)
+            ):
+                restarts += 1
+                logger.warning(
+                    "restarting the ingest query from its checkpoint after Spark's known "
+                    "Kafka-source failure (SPARK-55271; the batch had committed): %s",
+                    _root_cause(str(failure)),
+                )
+                continue
             raise _translate(failure, config)
+        summary.restarts = restarts
         # The last batch's progress reaches the listener asynchronously.
         time.sleep(POLL_SECONDS)
         if stop.error is not None:
