@@ -269,13 +269,19 @@ _SPARK_NPE = (
 
 
 class _EndedQuery:
-    """A query that has already ended, with ``failure`` (or None)."""
+    """A query that ends at its first poll with ``failure`` (or None), raising it as
+    PySpark's ``awaitTermination`` does."""
 
     def __init__(self, failure: BaseException | None) -> None:
         self.id = f"q-{id(self)}"
-        self.isActive = False
-        self.status = {"isTriggerActive": False}
+        self.isActive = True
+        self.status = {"isTriggerActive": True}
         self._failure = failure
+
+    def awaitTermination(self, timeout: float) -> None:
+        self.isActive = False
+        if self._failure is not None:
+            raise self._failure
 
     def exception(self) -> BaseException | None:
         return self._failure

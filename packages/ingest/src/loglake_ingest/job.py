@@ -311,8 +311,11 @@ def run_ingest(
                 config.layout.base,
                 config.checkpoint_uri,
             )
-            _wait(query, stop)
-            failure = query.exception()
+            try:
+                _wait(query, stop)
+                failure = query.exception()
+            except Exception as exc:  # awaitTermination raises the query's own failure
+                failure = exc
             if failure is None:
                 break
             if (
