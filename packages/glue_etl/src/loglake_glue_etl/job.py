@@ -94,7 +94,7 @@ def run_etl(
 
     with sql_conf(spark, RUN_SQL_CONF):
         counts, page_stats, error_stats = _compute_and_replace(spark, layout, chosen, expected)
-    kept = {d: int(c["rows_after_dedup"]) for d, c in counts.items()}
+    kept = _kept(counts)
     result = EtlResult(
         status="ok",
         dates=[d.isoformat() for d in chosen],
@@ -133,6 +133,11 @@ def sql_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]
 _Rows = list[dict[str, Any]]
 
 
+def _kept(counts: dict[date, dict[str, Any]]) -> dict[date, int]:
+    """Rows after de-dup per date, from the per-date counts."""
+    return {d: int(c["rows_after_dedup"]) for d, c in counts.items()}
+
+
 def _compute_and_replace(
     spark: SparkSession, layout: LakeLayout, chosen: list[date], expected: set[date]
 ) -> tuple[dict[date, dict[str, Any]], _Rows, _Rows]:
@@ -152,9 +157,8 @@ def _compute_and_replace(
         errors = cleaned.transform(errors_hourly).persist(StorageLevel.MEMORY_AND_DISK)
         page_stats = [r.asDict() for r in page_metrics_stats(pages).collect()]
         error_stats = [r.asDict() for r in errors_hourly_stats(errors).collect()]
-        kept = {d: int(c["rows_after_dedup"]) for d, c in counts.items()}
         failures = (
-            check_row_counts(kept, expected)
+            check_row_counts(_kept(counts), expected)
             + check_stats(PAGE_METRICS_TABLE, page_stats)
             + check_stats(ERRORS_HOURLY_TABLE, error_stats)
         )

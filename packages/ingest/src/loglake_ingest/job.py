@@ -330,7 +330,7 @@ def run_ingest(
                     _root_cause(str(failure)),
                 )
                 continue
-            raise _translate(failure, config)
+            raise _translate(failure, config) from failure
         summary.restarts = restarts
         # The last batch's progress reaches the listener asynchronously.
         time.sleep(POLL_SECONDS)
