@@ -58,3 +58,12 @@ def test_delta_write_and_read_on_s3a(spark, local_stack, s3a_bucket):
     assert any(
         k.startswith("raw/events/event_date=2026-11-21/") and k.endswith(".parquet") for k in keys
     )
+
+
+def test_the_local_driver_starts_from_the_class_archive(spark):
+    from loglake_core.spark.session import class_archive
+
+    archive = class_archive()
+    assert archive is not None, "no JVM class archive; `loglake jars fetch` builds it"
+    runtime = spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert f"-XX:SharedArchiveFile={archive}" in list(runtime.getInputArguments())

@@ -92,3 +92,12 @@ def test_row_gate_and_stats_checks_are_pure() -> None:
     stats = [{"event_date": d1, "rows": 4, "nulls": 1, "nulls_sample": '{"page":null}'}]
     (f,) = check_stats("errors_hourly", stats)
     assert f.describe() == '2026-11-01 errors_hourly nulls: 1 of 4 rows fail; first: {"page":null}'
+
+
+def test_the_glue_etl_driver_uses_the_throughput_collector_and_keeps_utc() -> None:
+    from loglake_core.spark.session import LOCAL_CONF
+    from loglake_glue_etl.config import local_spark_conf
+
+    java = local_spark_conf()["spark.driver.extraJavaOptions"].split()
+    assert "-XX:+UseParallelGC" in java
+    assert set(LOCAL_CONF["spark.driver.extraJavaOptions"].split()) <= set(java)

@@ -199,17 +199,48 @@ def jars() -> None:
     """Fetch and locate the JVM jars (Maven Central, via mvn)."""
 
 
+def class_archive_path(directory: str | Path | None = None) -> Path:
+    """Where the JVM class archive of local Spark drivers lives (see ``class_archive``)."""
+    from loglake_core.spark.session import CLASS_ARCHIVE_NAME
+
+    return jars_dir(directory) / "jvm" / CLASS_ARCHIVE_NAME
+
+
 @jars.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Jars folder.")
-@click.option("--force", is_flag=True, help="Run Maven even when every jar is present.")
-def fetch(directory: str | None, force: bool) -> None:
-    """Copy every jar into the jars folder (a no-op when all are present)."""
+@click.option("--force", is_flag=True, help="Run Maven and rebuild the class archive anyway.")
+@click.option(
+    "--no-class-archive",
+    is_flag=True,
+    help="Skip the JVM class archive that shortens local Spark start-up.",
+)
+def fetch(directory: str | None, force: bool, no_class_archive: bool) -> None:
+    """Copy every jar into the jars folder, then build the JVM class archive.
+
+    Both steps are no-ops when their result is already there (unless --force).
+    """
     if not force and all(not missing_jars(m, directory) for m in MODULES):
         click.echo(f"all jars present in {jars_dir(directory)}")
+    else:
+        target = fetch_jars(directory, quiet=False)
+        counts = ", ".join(f"{m}: {len(jar_paths(m, directory))}" for m in MODULES)
+        click.echo(f"jars ready in {target} ({counts})")
+    archive = class_archive_path(directory)
+    if no_class_archive or (archive.is_file() and not force):
+        if archive.is_file():
+            click.echo(f"class archive present: {archive}")
         return
-    target = fetch_jars(directory, quiet=False)
-    counts = ", ".join(f"{m}: {len(jar_paths(m, directory))}" for m in MODULES)
-    click.echo(f"jars ready in {target} ({counts})")
+    from rich.console import Console
+
+    from loglake_tools.class_archive import ClassArchiveError, build_class_archive
+
+    try:
+        with Console(stderr=True).status("building the JVM class archive (a short Spark run) ..."):
+            seconds = build_class_archive(archive, jars_dir(directory))
+    except ClassArchiveError as exc:
+        raise JarsError(f"{exc}\nlocal Spark still works without it (--no-class-archive)") from exc
+    size_mb = archive.stat().st_size / 1e6
+    click.echo(f"class archive ready in {seconds:.0f} s: {archive} ({size_mb:.0f} MB)")
 
 
 @jars.command()

@@ -121,7 +121,7 @@ def annotate_rows(df: DataFrame) -> DataFrame:
         .withColumn(IN_DATE, in_date)
         .withColumn("_rank", sf.row_number().over(order))
         .withColumn(KEEP, sf.col(IN_DATE) & (sf.col("_rank") == 1))
-        .drop("_rank", *_INGEST_ORDER)
+        .drop("_rank", "event_id", *_INGEST_ORDER)
     )
 
 

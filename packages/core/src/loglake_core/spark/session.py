@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 ENV_JARS_DIR: Final = "LOGLAKE_JARS_DIR"
 ENV_SPARK_JARS: Final = "LOGLAKE_SPARK_JARS"
 ENV_S3_ENDPOINT: Final = "LOGLAKE_S3_ENDPOINT"
+ENV_CLASS_ARCHIVE: Final = "LOGLAKE_JVM_CLASS_ARCHIVE"
 DEFAULT_JARS_DIR: Final = "~/.cache/loglake/jars"
+#: Name of the JVM class archive (under ``<jars dir>/jvm``) that ``loglake jars fetch`` builds.
+CLASS_ARCHIVE_NAME: Final = "spark-classes.jsa"
 
 DELTA_CONF: Final[Mapping[str, str]] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -49,6 +52,37 @@ LOCAL_CONF: Final[Mapping[str, str]] = {
 def jars_dir() -> Path:
     """The folder holding one sub-folder of jars per classpath (spark, kafka, s3proxy)."""
     return Path(os.path.expanduser(os.environ.get(ENV_JARS_DIR, DEFAULT_JARS_DIR)))
+
+
+def class_archive() -> Path | None:
+    """The JVM class archive a local Spark driver starts from, or ``None`` (none, or off).
+
+    ``loglake jars fetch`` builds ``<jars dir>/jvm/spark-classes.jsa`` (a HotSpot
+    application class-data-sharing archive of the classes a Spark and Delta job loads),
+    so a local driver maps those classes instead of loading and verifying them at every
+    start. ``$LOGLAKE_JVM_CLASS_ARCHIVE`` names another archive, or turns it off with
+    ``off``. An archive that no longer matches the JVM or Spark's classpath is ignored by
+    the JVM (with one warning line), never fatal.
+    """
+    chosen = os.environ.get(ENV_CLASS_ARCHIVE, "").strip()
+    if chosen.lower() in {"off", "0", "false", "no"}:
+        return None
+    path = Path(os.path.expanduser(chosen)) if chosen else jars_dir() / "jvm" / CLASS_ARCHIVE_NAME
+    return path if path.is_file() else None
+
+
+def driver_java_options(base: str, archive: Path | None) -> str:
+    """``base`` Java options of a local driver plus the class archive when there is one.
+
+    Example:
+        >>> driver_java_options("-Duser.timezone=UTC", Path("/c/spark.jsa"))
+        '-Duser.timezone=UTC -XX:SharedArchiveFile=/c/spark.jsa'
+        >>> driver_java_options("-Duser.timezone=UTC", None)
+        '-Duser.timezone=UTC'
+    """
+    if archive is None:
+        return base
+    return f"{base} -XX:SharedArchiveFile={archive}".strip()
 
 
 def spark_jars() -> list[str]:
@@ -116,6 +150,9 @@ def build_spark_session(
         settings["spark.jars"] = ",".join(jars)
     settings.update(s3a_conf(s3_endpoint or os.environ.get(ENV_S3_ENDPOINT)))
     settings.update(conf or {})
+    if not submitted:  # a driver JVM this process starts: give it the class archive
+        key = "spark.driver.extraJavaOptions"
+        settings[key] = driver_java_options(settings.get(key, ""), class_archive())
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -1,0 +1,54 @@
+"""The local driver's JVM options: the class archive is used when present, never required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loglake_core.spark.session import (
+    CLASS_ARCHIVE_NAME,
+    ENV_CLASS_ARCHIVE,
+    ENV_JARS_DIR,
+    class_archive,
+    driver_java_options,
+)
+
+
+@pytest.fixture
+def jars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(ENV_JARS_DIR, str(tmp_path))
+    monkeypatch.delenv(ENV_CLASS_ARCHIVE, raising=False)
+    return tmp_path
+
+
+def test_the_archive_under_the_jars_folder_is_used_once_built(jars: Path) -> None:
+    assert class_archive() is None
+    built = jars / "jvm" / CLASS_ARCHIVE_NAME
+    built.parent.mkdir()
+    built.write_bytes(b"x")
+    assert class_archive() == built
+
+
+def test_the_environment_names_another_archive_or_turns_it_off(
+    jars: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (jars / "jvm").mkdir()
+    (jars / "jvm" / CLASS_ARCHIVE_NAME).write_bytes(b"x")
+    other = jars / "other.jsa"
+    monkeypatch.setenv(ENV_CLASS_ARCHIVE, str(other))
+    assert class_archive() is None  # named but absent: started without one
+    other.write_bytes(b"x")
+    assert class_archive() == other
+    for off in ("off", "OFF", "0", "false"):
+        monkeypatch.setenv(ENV_CLASS_ARCHIVE, off)
+        assert class_archive() is None
+
+
+def test_driver_options_keep_the_base_and_add_the_archive() -> None:
+    archive = Path("/cache/jvm/spark.jsa")
+    assert driver_java_options("-Duser.timezone=UTC", None) == "-Duser.timezone=UTC"
+    assert driver_java_options("-Duser.timezone=UTC -XX:+UseParallelGC", archive) == (
+        "-Duser.timezone=UTC -XX:+UseParallelGC -XX:SharedArchiveFile=/cache/jvm/spark.jsa"
+    )
+    assert driver_java_options("", archive) == "-XX:SharedArchiveFile=/cache/jvm/spark.jsa"
