@@ -167,10 +167,17 @@ def _latency(rate: float | None) -> Suite:
     return body
 
 
-def _etl(cfg: BenchConfig, env: RunEnv, result: dict[str, Any]) -> None:
-    from loglake_tools.bench.etl import bench_etl
+def _etl(raw_lake: Path | None) -> Suite:
+    def body(cfg: BenchConfig, env: RunEnv, result: dict[str, Any]) -> None:
+        from loglake_tools.bench.etl import bench_etl, existing_raw
 
-    section(result, "etl", lambda: bench_etl(cfg, env))
+        section(
+            result,
+            "etl",
+            lambda: bench_etl(cfg, env, existing_raw(raw_lake) if raw_lake else None),
+        )
+
+    return body
 
 
 def _scaling(cfg: BenchConfig, env: RunEnv, result: dict[str, Any]) -> None:
@@ -255,7 +262,7 @@ def _command(name: str, kw: dict[str, Any]) -> str:
     for key in ("smoke", "large", "keep"):
         if kw.get(key):
             parts.append(f"--{key}")
-    for key in ("out", "workdir", "bootstrap", "repetitions", "scale", "rate"):
+    for key in ("out", "workdir", "bootstrap", "repetitions", "scale", "rate", "raw_lake"):
         if kw.get(key) is not None:
             parts += [f"--{key}", str(kw[key])]
     return " ".join(parts)
@@ -291,9 +298,15 @@ def latency_cmd(rate: float | None, **kw: Any) -> None:
 
 @bench.command("etl")
 @_options
-def etl_cmd(**kw: Any) -> None:
+@click.option(
+    "--raw-lake",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Measure on this lake's raw table (e.g. one kept by --keep) instead of ingesting "
+    "a new one; it is never deleted.",
+)
+def etl_cmd(raw_lake: Path | None, **kw: Any) -> None:
     """Our ETL job vs DuckDB on the same raw table (10 M events over 7 days)."""
-    _invoke("etl", _etl, kw)
+    _invoke("etl", _etl(raw_lake), {**kw, "raw_lake": raw_lake})
 
 
 @bench.command("scaling")

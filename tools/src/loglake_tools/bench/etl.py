@@ -30,6 +30,7 @@ from loglake_tools.bench.contenders import (
     run_etl,
     run_ingest,
 )
+from loglake_tools.bench.errors import BenchError
 from loglake_tools.bench.ingest import GIB, measure_contender
 from loglake_tools.bench.load import drop_topic, preload
 from loglake_tools.bench.results import Target, ratio
@@ -57,6 +58,7 @@ class RawTable:
         ingest_run: the measured ingest run that wrote it.
         ingest_runs: that run and any repetitions (into throw-away lakes).
         etl: a measured ETL summary already taken on it (reused by ``bench all``).
+        owned: whether the benchmark made it (and may delete it afterwards).
     """
 
     lake: Path
@@ -66,11 +68,35 @@ class RawTable:
     ingest_run: dict[str, Any]
     ingest_runs: list[dict[str, Any]] = field(default_factory=list)
     etl: dict[str, Any] | None = field(default=None)
+    owned: bool = True
 
 
 def raw_dates(lake: Path) -> list[str]:
     """The ``event_date`` partitions of ``lake``'s raw table (from the Delta log)."""
     return partition_dates(lake / "raw" / "events")
+
+
+def existing_raw(lake: Path) -> RawTable:
+    """A lake made earlier (``--keep``) as the benchmark's raw table; never deleted.
+
+    Raises:
+        BenchError: when ``lake`` has no raw events Delta table or it is empty.
+    """
+    from deltalake import DeltaTable
+
+    table = lake / "raw" / "events"
+    try:
+        import pyarrow as pa
+
+        actions = pa.table(DeltaTable(str(table)).get_add_actions(flatten=True))
+    except Exception as exc:
+        raise BenchError(f"no raw events Delta table at {table}: {exc}") from exc
+    events = sum(int(n or 0) for n in actions.column("num_records").to_pylist())
+    if events <= 0:
+        raise BenchError(f"the raw events table at {table} holds no rows")
+    return RawTable(
+        lake=lake, events=events, dates=raw_dates(lake), preload={}, ingest_run={}, owned=False
+    )
 
 
 def prepare_raw(cfg: BenchConfig, env: RunEnv, *, events: int, days: int, name: str) -> RawTable:
@@ -165,7 +191,7 @@ def bench_etl(cfg: BenchConfig, env: RunEnv, raw: RawTable | None = None) -> dic
         "counts_identical": checks["identical"],
         "targets": [t.to_json() for t in targets],
     }  # fmt: skip
-    if not cfg.keep:
+    if not cfg.keep and raw.owned:
         shutil.rmtree(raw.lake, ignore_errors=True)
     return result
 
