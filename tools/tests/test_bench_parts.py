@@ -93,3 +93,19 @@ def test_render_rewrites_markdown_and_chart_from_a_saved_result(tmp_path: object
     result = CliRunner().invoke(bench, ["render", str(bad)])
     assert result.exit_code == 1
     assert "not a benchmark result" in result.output
+
+
+def test_a_kept_raw_lake_is_measured_as_is_and_never_owned(tmp_path) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from loglake_tools.bench.errors import BenchError
+    from loglake_tools.bench.etl import existing_raw
+
+    with pytest.raises(BenchError, match="no raw events Delta table"):
+        existing_raw(tmp_path / "nothing")
+    dates = ["2026-11-01", "2026-11-02", "2026-11-02"]
+    rows = pa.table({"event_id": ["a", "b", "c"], "event_date": dates})
+    write_deltalake(str(tmp_path / "lake" / "raw" / "events"), rows, partition_by=["event_date"])
+    raw = existing_raw(tmp_path / "lake")
+    assert (raw.events, raw.dates, raw.owned) == (3, ["2026-11-01", "2026-11-02"], False)
