@@ -206,6 +206,26 @@ def class_archive_path(directory: str | Path | None = None) -> Path:
     return jars_dir(directory) / "jvm" / CLASS_ARCHIVE_NAME
 
 
+def ensure_class_archive(directory: str | Path | None = None) -> Path | None:
+    """Build the JVM class archive unless it exists; ``None`` (and a warning) if it fails.
+
+    Local Spark works without the archive, only its start-up is slower, so a failure
+    here never stops the caller.
+    """
+    archive = class_archive_path(directory)
+    if archive.is_file():
+        return archive
+    from loglake_tools.class_archive import ClassArchiveError, build_class_archive
+
+    try:
+        seconds = build_class_archive(archive, jars_dir(directory))
+    except (ClassArchiveError, OSError, subprocess.SubprocessError) as exc:
+        log.warning("no JVM class archive (local Spark starts slower): %s", exc)
+        return None
+    log.info("JVM class archive built in %.0f s: %s", seconds, archive)
+    return archive
+
+
 @jars.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Jars folder.")
 @click.option("--force", is_flag=True, help="Run Maven and rebuild the class archive anyway.")

@@ -100,11 +100,12 @@ class Demo:
 
     # ------------------------------------------------------------------ stages
     def _start_stack(self) -> None:
-        from loglake_tools.jars import ensure_jars
+        from loglake_tools.jars import ensure_class_archive, ensure_jars
         from loglake_tools.stack import ensure_stack_up
 
         with self.clock.stage("JVM jars", "checking the jars (the first run downloads them)"):
             ensure_jars()
+            ensure_class_archive()
         with self.clock.stage("local stack", "starting Kafka, s3proxy and moto (or reusing)"):
             self.stack = ensure_stack_up()
         for key, value in FAKE_AWS_ENV.items():
