@@ -61,8 +61,10 @@ def class_archive() -> Path | None:
     application class-data-sharing archive of the classes a Spark and Delta job loads),
     so a local driver maps those classes instead of loading and verifying them at every
     start. ``$LOGLAKE_JVM_CLASS_ARCHIVE`` names another archive, or turns it off with
-    ``off``. An archive that no longer matches the JVM or Spark's classpath is ignored by
-    the JVM (with one warning line), never fatal.
+    ``off``. An archive that no longer matches the JVM or Spark's classpath (after an
+    upgrade) is ignored by the JVM with one warning line; ``loglake jars fetch --force``
+    rebuilds it. A damaged file is not ignored, which is why the archive is only ever
+    installed whole, by rename (``loglake_tools.class_archive``).
     """
     chosen = os.environ.get(ENV_CLASS_ARCHIVE, "").strip()
     if chosen.lower() in {"off", "0", "false", "no"}:
