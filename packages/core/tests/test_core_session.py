@@ -6,13 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from loglake_core.spark.session import (
-    CLASS_ARCHIVE_NAME,
-    ENV_CLASS_ARCHIVE,
-    ENV_JARS_DIR,
-    class_archive,
-    driver_java_options,
-)
+# loglake_core.spark needs pyspark (absent from the Lambda environment), no session here
+pytestmark = pytest.mark.spark
+
+ENV_JARS_DIR = "LOGLAKE_JARS_DIR"
+ENV_CLASS_ARCHIVE = "LOGLAKE_JVM_CLASS_ARCHIVE"
 
 
 @pytest.fixture
@@ -23,16 +21,21 @@ def jars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_archive_under_the_jars_folder_is_used_once_built(jars: Path) -> None:
-    assert class_archive() is None
-    built = jars / "jvm" / CLASS_ARCHIVE_NAME
+    from loglake_core.spark import session
+
+    assert (session.ENV_JARS_DIR, session.ENV_CLASS_ARCHIVE) == (ENV_JARS_DIR, ENV_CLASS_ARCHIVE)
+    assert session.class_archive() is None
+    built = jars / "jvm" / session.CLASS_ARCHIVE_NAME
     built.parent.mkdir()
     built.write_bytes(b"x")
-    assert class_archive() == built
+    assert session.class_archive() == built
 
 
 def test_the_environment_names_another_archive_or_turns_it_off(
     jars: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from loglake_core.spark.session import CLASS_ARCHIVE_NAME, class_archive
+
     (jars / "jvm").mkdir()
     (jars / "jvm" / CLASS_ARCHIVE_NAME).write_bytes(b"x")
     other = jars / "other.jsa"
@@ -46,6 +49,8 @@ def test_the_environment_names_another_archive_or_turns_it_off(
 
 
 def test_driver_options_keep_the_base_and_add_the_archive() -> None:
+    from loglake_core.spark.session import driver_java_options
+
     archive = Path("/cache/jvm/spark.jsa")
     assert driver_java_options("-Duser.timezone=UTC", None) == "-Duser.timezone=UTC"
     assert driver_java_options("-Duser.timezone=UTC -XX:+UseParallelGC", archive) == (
