@@ -114,10 +114,56 @@ def test_jars_fetch_is_a_no_op_when_everything_is_present(tmp_path, monkeypatch)
         for name in names:
             (folder / name).write_bytes(b"")
         (folder / ".manifest").write_text("\n".join(names))
+    archive = jars.class_archive_path(tmp_path)
+    archive.parent.mkdir()
+    archive.write_bytes(b"built")
     monkeypatch.setattr(jars, "_run", lambda cmd: pytest.fail(f"ran {cmd}"))
+    from loglake_tools import class_archive
+
+    monkeypatch.setattr(
+        class_archive, "build_class_archive", lambda *a: pytest.fail("rebuilt the archive")
+    )
     result = CliRunner().invoke(jars.jars, ["fetch", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "all jars present" in result.output
+    assert f"class archive present: {archive}" in result.output
+    assert archive.read_bytes() == b"built"
+
+
+def test_jars_fetch_builds_a_missing_class_archive_and_reports_a_failure(tmp_path, monkeypatch):
+    from loglake_tools import class_archive
+
+    for module in jars.MODULES:
+        folder = tmp_path / module
+        folder.mkdir()
+        names = [a.jar_name for a in jars.declared_artifacts(module)]
+        for name in names:
+            (folder / name).write_bytes(b"")
+        (folder / ".manifest").write_text("\n".join(names))
+    built: list[tuple[object, object]] = []
+
+    def build(target, jars_dir):
+        built.append((target, jars_dir))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"x" * 2_000_000)
+        return 1.0
+
+    monkeypatch.setattr(class_archive, "build_class_archive", build)
+    result = CliRunner().invoke(jars.jars, ["fetch", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    archive = jars.class_archive_path(tmp_path)
+    assert built == [(archive, tmp_path.resolve())]
+    assert f"class archive ready in 1 s: {archive} (2 MB)" in result.output
+
+    def fail(target, jars_dir):
+        raise class_archive.ClassArchiveError("the training run failed (exit 1)")
+
+    monkeypatch.setattr(class_archive, "build_class_archive", fail)
+    archive.unlink()
+    result = CliRunner().invoke(jars.jars, ["fetch", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "the training run failed" in result.output
+    assert "--no-class-archive" in result.output
 
 
 def test_port_owner_names_the_listening_process():
