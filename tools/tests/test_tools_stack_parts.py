@@ -106,14 +106,18 @@ def test_jars_path_errors_name_the_fix(tmp_path):
         jars.classpath("hive", tmp_path)
 
 
-def test_jars_fetch_is_a_no_op_when_everything_is_present(tmp_path, monkeypatch):
+def present_jars(folder):
+    """Every declared jar (empty files) and each module's manifest, under ``folder``."""
     for module in jars.MODULES:
-        folder = tmp_path / module
-        folder.mkdir()
+        (folder / module).mkdir()
         names = [a.jar_name for a in jars.declared_artifacts(module)]
         for name in names:
-            (folder / name).write_bytes(b"")
-        (folder / ".manifest").write_text("\n".join(names))
+            (folder / module / name).write_bytes(b"")
+        (folder / module / ".manifest").write_text("\n".join(names))
+
+
+def test_jars_fetch_is_a_no_op_when_everything_is_present(tmp_path, monkeypatch):
+    present_jars(tmp_path)
     archive = jars.class_archive_path(tmp_path)
     archive.parent.mkdir()
     archive.write_bytes(b"built")
@@ -133,13 +137,7 @@ def test_jars_fetch_is_a_no_op_when_everything_is_present(tmp_path, monkeypatch)
 def test_jars_fetch_builds_a_missing_class_archive_and_reports_a_failure(tmp_path, monkeypatch):
     from loglake_tools import class_archive
 
-    for module in jars.MODULES:
-        folder = tmp_path / module
-        folder.mkdir()
-        names = [a.jar_name for a in jars.declared_artifacts(module)]
-        for name in names:
-            (folder / name).write_bytes(b"")
-        (folder / ".manifest").write_text("\n".join(names))
+    present_jars(tmp_path)
     built: list[tuple[object, object]] = []
 
     def build(target, jars_dir):

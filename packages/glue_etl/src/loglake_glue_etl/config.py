@@ -150,7 +150,7 @@ def local_spark_conf() -> dict[str, str]:
     """Spark settings of a local (non-Glue, non-spark-submit) run: heap and collector.
 
     The ETL is a batch job, so its driver uses the throughput collector (Parallel GC)
-    instead of the JVM's default G1, which favours short pauses: 8 to 10 s less on
+    instead of the JVM's default G1, which favours short pauses: 4 to 12 s less on
     10 M events on 2 cores (docs/benchmarks.md).
 
     Example:

@@ -56,7 +56,7 @@ ERRORS_HOURLY_TABLE = "errors_hourly"
 #: The de-duplicated rows are cached once and read by five aggregations; building the
 #: cache with Spark's per-column compression cost 16 of the 45 task-s of that stage at
 #: 10 M events, so the cache is kept uncompressed (it stays MEMORY_AND_DISK: what does
-#: not fit in memory goes to local disk, and a 2 GiB local driver stayed at 2.3 GiB RSS).
+#: not fit in memory goes to local disk, and a 2 GiB local driver peaked at 2.3-2.6 GiB RSS).
 RUN_SQL_CONF: Mapping[str, str] = {
     "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "4096",
     "spark.sql.inMemoryColumnarStorage.compressed": "false",

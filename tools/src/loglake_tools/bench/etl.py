@@ -82,12 +82,11 @@ def existing_raw(lake: Path) -> RawTable:
     Raises:
         BenchError: when ``lake`` has no raw events Delta table or it is empty.
     """
+    import pyarrow as pa
     from deltalake import DeltaTable
 
     table = lake / "raw" / "events"
     try:
-        import pyarrow as pa
-
         actions = pa.table(DeltaTable(str(table)).get_add_actions(flatten=True))
     except Exception as exc:
         raise BenchError(f"no raw events Delta table at {table}: {exc}") from exc
