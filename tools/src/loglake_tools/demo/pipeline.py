@@ -103,7 +103,8 @@ class Demo:
         from loglake_tools.jars import ensure_class_archive, ensure_jars
         from loglake_tools.stack import ensure_stack_up
 
-        with self.clock.stage("JVM jars", "checking the jars (the first run downloads them and builds the class archive)"):
+        first_run = "the first run downloads them and builds the class archive"
+        with self.clock.stage("JVM jars", f"checking the jars ({first_run})"):
             ensure_jars()
             ensure_class_archive()
         with self.clock.stage("local stack", "starting Kafka, s3proxy and moto (or reusing)"):
