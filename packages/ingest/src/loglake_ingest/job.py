@@ -95,8 +95,8 @@ def default_validator(config: IngestConfig) -> Validator:
 #: which the default in-heap store cannot keep in a 1 GiB driver. A checkpoint keeps the
 #: provider it was created with, so older checkpoints restart unchanged.
 #: Spark's count of the rows in the store costs one more RocksDB lookup per written key;
-#: once the state outgrew the memory bound (about 6.5 M ids) that lookup went to disk and a
-#: 500 k-event batch took 46-61 s instead of 15-23 s. The job never reads that count (the
+#: with about 6.5 M ids the state no longer fits the memory bound, and that lookup made a
+#: 500 k-event batch take 46-61 s instead of 15-23 s. The job never reads that count (the
 #: duplicates it reconciles are the operator's own metric), so it is off; a checkpoint may
 #: switch it either way on restart.
 STATE_STORE_CONF: Final = {
