@@ -64,7 +64,9 @@ def class_archive() -> Path | None:
     ``off``. An archive that no longer matches the JVM or Spark's classpath (after an
     upgrade) is ignored by the JVM with one warning line; ``loglake jars fetch --force``
     rebuilds it. A damaged file is not ignored, which is why the archive is only ever
-    installed whole, by rename (``loglake_tools.class_archive``).
+    installed whole, by rename (``loglake_tools.class_archive``). A JDK 17 driver given
+    ``-XX:NativeMemoryTracking`` failed to map the archive and then crashed at start-up;
+    set ``$LOGLAKE_JVM_CLASS_ARCHIVE`` to ``off`` for such profiling runs.
     """
     chosen = os.environ.get(ENV_CLASS_ARCHIVE, "").strip()
     if chosen.lower() in {"off", "0", "false", "no"}:
