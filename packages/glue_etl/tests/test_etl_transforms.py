@@ -116,13 +116,13 @@ def test_null_page_is_recomputed_from_the_url(spark: SparkSession) -> None:
 def test_run_settings_apply_inside_and_are_restored_after(spark: SparkSession) -> None:
     from loglake_glue_etl.job import RUN_SQL_CONF, sql_conf
 
-    key = "spark.sql.objectHashAggregate.sortBased.fallbackThreshold"
-    assert key in RUN_SQL_CONF
-    spark.conf.set(key, "77")
+    key = "spark.sql.inMemoryColumnarStorage.compressed"
+    assert RUN_SQL_CONF[key] == "false"
+    spark.conf.set(key, "true")
     try:
         with sql_conf(spark, RUN_SQL_CONF):
-            assert spark.conf.get(key) == RUN_SQL_CONF[key]
-        assert spark.conf.get(key) == "77"
+            assert spark.conf.get(key) == "false"
+        assert spark.conf.get(key) == "true"
         spark.conf.unset(key)
         default = spark.conf.get(key)
         with pytest.raises(RuntimeError), sql_conf(spark, RUN_SQL_CONF):

@@ -77,6 +77,8 @@ def _train(archive: Path) -> None:
     from pyspark.sql import Window
     from pyspark.sql import functions as sf
 
+    from loglake_core.metrics import PAGE_METRICS_DAILY, TTI_PERCENTILES
+    from loglake_core.spark.metrics import histogram_frame
     from loglake_core.spark.session import LOCAL_CONF, build_spark_session
 
     options = f"{LOCAL_CONF['spark.driver.extraJavaOptions']} -XX:ArchiveClassesAtExit={archive}"
@@ -89,6 +91,7 @@ def _train(archive: Path) -> None:
             sf.concat(sf.lit("e-"), (sf.col("id") % 15_000).cast("string")).alias("event_id"),
             sf.expr("date_add(DATE'2026-01-01', CAST(id % 3 AS INT))").alias("event_date"),
             sf.concat(sf.lit("/p"), (sf.col("id") % 7).cast("string")).alias("page"),
+            sf.lit("page_view").alias("event_type"),
             (sf.rand(1) * 5000).alias("tti_ms"),
         )
         rows.write.format("delta").partitionBy("event_date").save(table)
@@ -97,10 +100,11 @@ def _train(archive: Path) -> None:
         rank = sf.row_number().over(Window.partitionBy("event_id", "event_date").orderBy("tti_ms"))
         kept = read.withColumn("_r", rank).where("_r = 1").persist(StorageLevel.MEMORY_AND_DISK)
         kept.groupBy("event_date", "page").agg(
-            sf.count(sf.lit(1)),
-            sf.count_distinct("event_id"),
-            sf.percentile_approx("tti_ms", [0.5, 0.99], 10_000),
+            sf.count(sf.lit(1)), sf.count_distinct("event_id")
         ).collect()
+        grain = ["event_date", "page"]
+        pcts = [PAGE_METRICS_DAILY.metric(name) for name, _ in TTI_PERCENTILES]
+        histogram_frame(kept, grain, PAGE_METRICS_DAILY.metric("tti_histogram"), pcts).collect()
         kept.unpersist()
         spark.stop()
     gateway = SparkContext._gateway

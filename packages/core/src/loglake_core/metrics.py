@@ -33,10 +33,10 @@ MetricKind = Literal[
     "count", "count_distinct", "mean", "min", "max", "percentile", "ratio", "histogram"
 ]
 
-#: Accuracy of Spark's ``percentile_approx``: the rank error is at most n / accuracy
-#: (10 000 = Spark's default, 0.01% of the rank).
-PERCENTILE_ACCURACY: Final = 10_000
-#: The percentiles of TTI stored per page and day, computed with one ``percentile_approx``.
+#: The percentiles of TTI stored per page and day. Each is estimated from the row's own
+#: ``tti_histogram`` (``loglake_core.histogram.percentile_from_histogram``, then kept
+#: within the row's exact min and max), so a daily value and a roll-up of merged daily
+#: histograms are the same estimate with the same 0.99% bound.
 TTI_PERCENTILES: Final[tuple[tuple[str, float], ...]] = (
     ("tti_p50", 0.50),
     ("tti_p90", 0.90),
@@ -65,7 +65,8 @@ class Metric:
         kind: how it aggregates (``count`` counts rows matching ``where``).
         column: the event column it reads (``None`` for counts).
         where: SQL predicate selecting the events it aggregates (``None``: all rows).
-        q: the quantile, for ``percentile``.
+        q: the quantile, for ``percentile`` (estimated from the ``histogram`` metric of the
+            same column and filter).
         numerator: for ``ratio``, the metric names added up on top.
         denominator: for ``ratio``, the metric names added up below.
         type: logical type of the stored column.
@@ -133,8 +134,9 @@ PAGE_METRICS: Final[tuple[Metric, ...]] = (
            doc="Smallest TTI, ms."),
     Metric("tti_max", "max", column="tti_ms", where=IS_VIEW, type="double", doc="Largest TTI, ms."),
     *(
-        Metric(name, "percentile", column="tti_ms", where=IS_VIEW, q=q, type="double",
-               doc=f"TTI percentile {q:g} (percentile_approx, accuracy {PERCENTILE_ACCURACY}), ms.")
+        Metric(name, "percentile", column="tti_ms", where=IS_VIEW_WITH_TTI, q=q, type="double",
+               doc=f"TTI percentile {q:g} from tti_histogram (within 0.99% of the exact "
+                   "lower-rank value), ms.")
         for name, q in TTI_PERCENTILES
     ),
     Metric("error_rate", "ratio", numerator=("views_5xx", "error_events"),

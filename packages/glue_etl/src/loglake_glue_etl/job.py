@@ -47,18 +47,11 @@ PAGE_METRICS_TABLE = "page_metrics_daily"
 ERRORS_HOURLY_TABLE = "errors_hourly"
 
 #: SQL settings applied for the duration of a run (and restored after), on any runtime.
-#: Spark's hash aggregation of ``percentile_approx`` sketches falls back to sorting every
-#: remaining input row once a task holds more than 128 groups (its default); a task of a
-#: week of a few hundred pages holds more (549 at 10 M generated events: 256 still fell
-#: back). A sketch buffers at most 50 000 values before it compresses to a bounded
-#: summary, so a task's sketches grow with its rows (tens of bytes a row), not with its
-#: groups; 4096 groups leave the fallback to pathological group counts only.
 #: The de-duplicated rows are cached once and read by five aggregations; building the
 #: cache with Spark's per-column compression cost 16 of the 45 task-s of that stage at
 #: 10 M events, so the cache is kept uncompressed (it stays MEMORY_AND_DISK: what does
 #: not fit in memory goes to local disk, and a 2 GiB local driver peaked at 2.3-2.6 GiB RSS).
 RUN_SQL_CONF: Mapping[str, str] = {
-    "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "4096",
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 
