@@ -1,4 +1,4 @@
-"""Building the JVM class archive: a failed training run installs nothing and says why."""
+"""Building the JVM class archive: a failed run installs nothing and says why; old ones go."""
 
 from __future__ import annotations
 
@@ -14,10 +14,21 @@ def test_a_failed_training_run_leaves_no_archive_and_names_the_cause(tmp_path: P
 
     empty_jars = tmp_path / "jars"
     empty_jars.mkdir()
-    target = tmp_path / "jvm" / "spark-classes.jsa"
+    target = tmp_path / "jvm" / "spark-classes-2.jsa"
     with pytest.raises(ClassArchiveError) as info:
         build_class_archive(target, empty_jars)
     assert "no Spark jars" in str(info.value)
     assert "loglake jars fetch" in str(info.value)
     assert not target.exists()
     assert list(target.parent.iterdir()) == []  # no half-written archive either
+
+
+def test_stale_archives_of_older_names_are_removed(tmp_path: Path) -> None:
+    from loglake_tools.class_archive import remove_stale_archives
+
+    target = tmp_path / "spark-classes-2.jsa"
+    for name in ("spark-classes.jsa", "spark-classes-1.jsa", "spark-classes-2.jsa", "other.jsa"):
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_stale_archives(target)
+    assert sorted(p.name for p in removed) == ["spark-classes-1.jsa", "spark-classes.jsa"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.jsa", "spark-classes-2.jsa"]

@@ -1,4 +1,4 @@
-"""The local driver's JVM options: the class archive is used when present, never required."""
+"""The local driver: the class archive when present, never required; jars on its classpath."""
 
 from __future__ import annotations
 
@@ -57,3 +57,23 @@ def test_driver_options_keep_the_base_and_add_the_archive() -> None:
         "-Duser.timezone=UTC -XX:+UseParallelGC -XX:SharedArchiveFile=/cache/jvm/spark.jsa"
     )
     assert driver_java_options("", archive) == "-XX:SharedArchiveFile=/cache/jvm/spark.jsa"
+
+
+def test_a_local_driver_gets_the_jars_on_its_classpath_others_through_spark_jars() -> None:
+    import os
+
+    from loglake_core.spark.session import jar_settings
+
+    jars = ["/j/delta.jar", "/j/kafka.jar"]
+    for master in ("local", "local[2]", "local[*]"):
+        assert jar_settings(jars, master, submitted=False) == {
+            "spark.driver.extraClassPath": os.pathsep.join(jars)
+        }
+    assert jar_settings(jars, "spark://h:7077", submitted=False) == {
+        "spark.jars": "/j/delta.jar,/j/kafka.jar"
+    }
+    # spark-submit launched the JVM already: only spark.jars can still add them
+    assert jar_settings(jars, "local[2]", submitted=True) == {
+        "spark.jars": "/j/delta.jar,/j/kafka.jar"
+    }
+    assert jar_settings([], "local[2]", submitted=False) == {}

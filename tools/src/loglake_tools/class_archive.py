@@ -10,7 +10,7 @@ half-written archive is never used. ``loglake_core.spark.session`` then adds
 2-core machine; see docs/benchmarks.md).
 
 Example:
-    >>> build_class_archive(Path("~/.cache/loglake/jars/jvm/spark-classes.jsa"))  # doctest: +SKIP
+    >>> build_class_archive(Path("~/.cache/loglake/jars/jvm/spark-classes-2.jsa"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -68,7 +68,20 @@ def build_class_archive(target: Path, jars_dir: Path | None = None) -> float:
             + (done.stdout + done.stderr)[-3000:]
         )
     partial.replace(target)
+    remove_stale_archives(target)
     return time.monotonic() - started
+
+
+def remove_stale_archives(target: Path) -> list[Path]:
+    """Delete the other ``spark-classes*.jsa`` archives beside ``target``; return them.
+
+    An archive of an older name was dumped with an older classpath, which no JVM can use
+    any more; each holds about 180 MB.
+    """
+    stale = [p for p in target.parent.glob("spark-classes*.jsa") if p != target]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def _train(archive: Path) -> None:
