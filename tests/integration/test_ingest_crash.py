@@ -106,17 +106,21 @@ def test_kill_dash_nine_then_drain_with_spark_submit_is_exactly_once(
     print(f"kill schedule seed {seed}")
     for attempt in range(KILLS):
         before = _commits(lake)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "loglake_ingest", *args, "--trigger-seconds", "0.5"],
-            env=_env(),
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = tmp_path / f"run-{attempt}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "loglake_ingest", *args, "--trigger-seconds", "0.5"],
+                env=_env(),
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             deadline = time.monotonic() + BATCH_WAIT_SECONDS
             while _commits(lake) <= before and time.monotonic() < deadline:
-                assert proc.poll() is None, f"run {attempt} exited early ({proc.returncode})"
+                if proc.poll() is not None:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    pytest.fail(f"run {attempt} exited early ({proc.returncode}):\n{tail}")
                 time.sleep(0.2)
             assert _commits(lake) > before, f"run {attempt} committed no batch in time"
             time.sleep(rnd.uniform(0.0, 4.0))
