@@ -25,6 +25,13 @@ EDGES += [GAMMA**k for k in range(0, 672, 7)]
 EDGES += [GAMMA**k * (1 + 1e-12) for k in range(1, 672, 11)]
 EDGES += [GAMMA**k * (1 - 1e-12) for k in range(1, 672, 13)]
 
+#: Each Spark-backed property runs a few examples (every one is a Spark job).
+FEW_EXAMPLES = settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+#: TTI values as the ETL keeps them: finite, >= 0, below 600 000 ms.
+TTI_VALUES = st.floats(min_value=0.0, max_value=599_999.999, allow_nan=False, allow_infinity=False)
+
 
 def spark_buckets(spark: SparkSession, values: list[float]) -> list[int | None]:
     from pyspark.sql import functions as sf
@@ -40,16 +47,8 @@ def test_spark_bucket_matches_python_on_edges(spark: SparkSession) -> None:
     assert spark_buckets(spark, EDGES) == [bucket_index(v) for v in EDGES]
 
 
-@settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    st.lists(
-        st.floats(min_value=0.0, max_value=599_999.999, allow_nan=False, allow_infinity=False),
-        min_size=200,
-        max_size=400,
-    )
-)
+@FEW_EXAMPLES
+@given(st.lists(TTI_VALUES, min_size=200, max_size=400))
 def test_spark_bucket_matches_python_on_random_values(
     spark: SparkSession, values: list[float]
 ) -> None:
@@ -81,16 +80,8 @@ def spark_percentiles(spark: SparkSession, groups: dict[str, list[float | None]]
     return aggregate_table(df, PAGE_METRICS_DAILY).orderBy("page").collect()
 
 
-@settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    st.lists(
-        st.floats(min_value=0.0, max_value=599_999.999, allow_nan=False, allow_infinity=False),
-        min_size=1,
-        max_size=300,
-    )
-)
+@FEW_EXAMPLES
+@given(st.lists(TTI_VALUES, min_size=1, max_size=300))
 def test_spark_percentiles_are_read_off_the_histogram_like_python(
     spark: SparkSession, values: list[float]
 ) -> None:
