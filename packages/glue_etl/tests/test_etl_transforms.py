@@ -35,18 +35,45 @@ def raw_rows(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
     return spark.createDataFrame([tuple(r[f.name] for f in RAW_EVENT_FIELDS) for r in full], SCHEMA)
 
 
-def cleaned(spark: SparkSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def by_first_copies(df: DataFrame) -> DataFrame:
+    """Rule 3 the way the job runs it when few ids repeat (hash pass, first copies)."""
+    from loglake_glue_etl.transforms import first_copies, mark_first_copies, repeated_ids
+
+    first = df.transform(first_copies(df.transform(repeated_ids)))
+    assert first.where("_copies > 1").isEmpty()
+    return df.transform(mark_first_copies(first))
+
+
+@pytest.fixture(params=["rank every row", "first copies", "first copies, hashes collide"])
+def annotate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Each way the ETL can apply rule 3; all must give the same rows."""
+    from pyspark.sql import functions as sf
+
+    from loglake_glue_etl import transforms
+
+    if request.param == "rank every row":
+        return transforms.annotate_rows
+    if request.param == "first copies, hashes collide":
+        # every id of a date gets the same hash: all rows become candidates, and the
+        # exact step must still tell the ids apart
+        monkeypatch.setattr(transforms, "_id_hash", lambda: sf.xxhash64(sf.col("event_date")))
+    return by_first_copies
+
+
+def cleaned(
+    spark: SparkSession, rows: list[dict[str, Any]], annotate: Any = None
+) -> list[dict[str, Any]]:
     from loglake_glue_etl.transforms import annotate_rows, clean_events, select_dates
 
-    df = raw_rows(spark, rows).transform(select_dates([D1])).transform(annotate_rows)
+    df = raw_rows(spark, rows).transform(select_dates([D1])).transform(annotate or annotate_rows)
     out = df.transform(clean_events).orderBy("event_time").collect()
     return [r.asDict() for r in out]
 
 
 def test_dedup_keeps_the_first_ingested_copy_and_drops_rows_outside_their_date(
-    spark: SparkSession,
+    spark: SparkSession, annotate: Any
 ) -> None:
-    from loglake_glue_etl.transforms import annotate_rows, row_counts, select_dates
+    from loglake_glue_etl.transforms import row_counts, select_dates
 
     rows = [
         # a: two copies; the later-ingested one has a different TTI and must lose
@@ -63,21 +90,37 @@ def test_dedup_keeps_the_first_ingested_copy_and_drops_rows_outside_their_date(
         {"event_id": "c", "event_time": ts(0, day=2), "ingest_time": ts(0), "kafka_offset": 0},
         {"event_id": "c", "event_time": ts(6), "ingest_time": ts(7), "kafka_offset": 4,
          "tti_ms": 444.0},
+        # d: one copy, no ingest time or offset (hand-written rows): kept
+        {"event_id": "d", "event_time": ts(8), "tti_ms": 555.0},
+        # e: two copies that differ only in the missing ingest time: the one with it wins
+        {"event_id": "e", "event_time": ts(9), "kafka_offset": 2, "tti_ms": 666.0},
+        {"event_id": "e", "event_time": ts(9), "ingest_time": ts(10), "kafka_offset": 8,
+         "tti_ms": 777.0},
         # another date entirely: not read
         {"event_id": "z", "event_time": ts(1, day=3), "ingest_time": ts(1, day=3),
          "kafka_offset": 5, "event_date": date(2026, 11, 3)},
     ]  # fmt: skip
-    got = cleaned(spark, rows)
-    assert [(r["tti_ms"]) for r in got] == [111.0, 333.0, 444.0]
-    annotated = raw_rows(spark, rows).transform(select_dates([D1])).transform(annotate_rows)
+    got = cleaned(spark, rows, annotate)
+    assert [(r["tti_ms"]) for r in got] == [111.0, 333.0, 444.0, 555.0, 777.0]
+    annotated = raw_rows(spark, rows).transform(select_dates([D1])).transform(annotate)
     (counts,) = annotated.transform(row_counts).collect()
     assert counts.asDict() == {
         "event_date": D1,
-        "rows_read": 6,
+        "rows_read": 9,
         "rows_outside_date": 1,
-        "duplicates_dropped": 2,
-        "rows_after_dedup": 3,
+        "duplicates_dropped": 3,
+        "rows_after_dedup": 5,
     }
+
+
+def test_first_copies_flag_a_record_written_twice(spark: SparkSession) -> None:
+    """The same record twice (same Kafka coordinates): the job must rank every row instead."""
+    from loglake_glue_etl.transforms import first_copies, repeated_ids
+
+    row = {"event_id": "a", "event_time": ts(1), "ingest_time": ts(2), "kafka_offset": 9}
+    df = raw_rows(spark, [row, row, {**row, "event_id": "b"}])
+    first = df.transform(first_copies(df.transform(repeated_ids))).collect()
+    assert [(r["event_id"], r["_copies"]) for r in first] == [("a", 2)]
 
 
 def test_defaults_and_defensive_value_rules(spark: SparkSession) -> None:

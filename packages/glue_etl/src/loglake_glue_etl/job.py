@@ -14,11 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pyspark import StorageLevel
+from pyspark.sql import functions as sf
 
 from loglake_core.layout import LakeLayout
 from loglake_glue_etl.errors import EtlError, InjectedFailureError, QualityGateError
@@ -30,10 +32,14 @@ from loglake_glue_etl.quality import (
 )
 from loglake_glue_etl.result import EtlResult
 from loglake_glue_etl.transforms import (
+    COPIES,
     annotate_rows,
     clean_events,
     errors_hourly,
+    first_copies,
+    mark_first_copies,
     page_metrics_daily,
+    repeated_ids,
     row_counts,
     select_dates,
 )
@@ -54,6 +60,11 @@ ERRORS_HOURLY_TABLE = "errors_hourly"
 RUN_SQL_CONF: Mapping[str, str] = {
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
+
+#: Most ids that may repeat (hashes found on more than one row) for which the de-dup
+#: broadcasts their first copies (about 100 bytes each) instead of sorting every row by
+#: id (``annotate_rows``).
+MAX_BROADCAST_REPEATS = 500_000
 
 
 def run_etl(
@@ -142,19 +153,14 @@ def _compute_and_replace(
     spark: SparkSession, layout: LakeLayout, chosen: list[date], expected: set[date]
 ) -> tuple[dict[date, dict[str, Any]], _Rows, _Rows]:
     """Clean, aggregate, gate and write; returns the per-date counts and both tables' stats."""
-    annotated = (
-        read_raw(spark, layout)
-        .transform(select_dates(chosen))
-        .transform(annotate_rows)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    pages: DataFrame | None = None
-    errors: DataFrame | None = None
+    selected = read_raw(spark, layout).transform(select_dates(chosen))
+    cached: list[DataFrame] = []
     try:
+        annotated = _annotated(selected, cached)
         counts = {r["event_date"]: r.asDict() for r in annotated.transform(row_counts).collect()}
         cleaned = annotated.transform(clean_events)
-        pages = cleaned.transform(page_metrics_daily).persist(StorageLevel.MEMORY_AND_DISK)
-        errors = cleaned.transform(errors_hourly).persist(StorageLevel.MEMORY_AND_DISK)
+        pages = _cache(cleaned.transform(page_metrics_daily), cached)
+        errors = _cache(cleaned.transform(errors_hourly), cached)
         page_stats = [r.asDict() for r in page_metrics_stats(pages).collect()]
         error_stats = [r.asDict() for r in errors_hourly_stats(errors).collect()]
         failures = (
@@ -164,13 +170,56 @@ def _compute_and_replace(
         )
         if failures:
             raise QualityGateError(failures)
-        replace_dates(pages, layout.processed_page_metrics, chosen)
-        replace_dates(errors, layout.processed_errors_hourly, chosen)
+        _replace_both(
+            (pages, layout.processed_page_metrics), (errors, layout.processed_errors_hourly), chosen
+        )
     finally:
-        for frame in (annotated, pages, errors):
-            if frame is not None:
-                frame.unpersist()
+        for frame in cached:
+            frame.unpersist()
     return counts, page_stats, error_stats
+
+
+def _replace_both(
+    first: tuple[DataFrame, str], second: tuple[DataFrame, str], dates: list[date]
+) -> None:
+    """Replace ``dates`` in two tables at once (two threads, two independent Delta commits).
+
+    Most of a small ``replaceWhere`` is driver work (snapshot, commit), so the two
+    overlap; a failure of either is raised after both finished.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="loglake-write") as pool:
+        futures = [pool.submit(replace_dates, df, path, dates) for df, path in (first, second)]
+        for future in futures:
+            future.result()
+
+
+def _cache(df: DataFrame, cached: list[DataFrame]) -> DataFrame:
+    """``df`` persisted (memory, spilling to disk) and recorded in ``cached`` for unpersist."""
+    cached.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+    return df
+
+
+def _annotated(selected: DataFrame, cached: list[DataFrame]) -> DataFrame:
+    """The selected rows with ``_in_date`` and ``_keep`` (rule 3), cached.
+
+    First the ids that may repeat are found from a hash per row; when they are at most
+    ``MAX_BROADCAST_REPEATS``, only their rows are ranked and the verdict is broadcast
+    (``first_copies``, ``mark_first_copies``); otherwise, or when two rows are the same
+    record written twice, every row is ranked by id (``annotate_rows``). Same result.
+    """
+    repeated = _cache(selected.transform(repeated_ids), cached)
+    candidates = repeated.count()
+    annotate = annotate_rows
+    how = f"over {MAX_BROADCAST_REPEATS:,}: ranking every row"
+    if candidates <= MAX_BROADCAST_REPEATS:
+        first = _cache(selected.transform(first_copies(repeated)), cached)
+        if first.where(sf.col(COPIES) > 1).isEmpty():
+            annotate = mark_first_copies(first)
+            how = "ranking those rows only"
+        else:
+            how = "a record is in raw twice: ranking every row"
+    logger.info("de-dup: %d id(s) may repeat; %s", candidates, how)
+    return _cache(selected.transform(annotate), cached)
 
 
 def read_raw(spark: SparkSession, lake: LakeLayout) -> DataFrame:

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -58,6 +59,9 @@ INPUT_COLUMNS: tuple[str, ...] = (
 )
 IN_DATE = "_in_date"
 KEEP = "_keep"
+ID_HASH = "_id_hash"
+COPIES = "_copies"
+FIRST_PREFIX = "_first"
 
 
 def select_dates(dates: Iterable[date]) -> Callable[[DataFrame], DataFrame]:
@@ -82,8 +86,12 @@ CLEANED_COLUMNS: tuple[str, ...] = (
     "level",
     "session_id",
 )
+#: Columns of an annotated row (``annotate_rows``, ``dedup_flagged``).
+ANNOTATED_COLUMNS: tuple[str, ...] = (*CLEANED_COLUMNS, IN_DATE, KEEP)
 #: The de-dup order after ``_in_date``: first ingested, then Kafka coordinates.
 _INGEST_ORDER: tuple[str, ...] = ("ingest_time", "kafka_offset", "kafka_partition", "kafka_topic")
+#: The rule-3 order key: in the date first, then the ingest order.
+ORDER_COLUMNS: tuple[str, ...] = (IN_DATE, *_INGEST_ORDER)
 
 
 def clean_columns(df: DataFrame) -> DataFrame:
@@ -100,6 +108,26 @@ def clean_columns(df: DataFrame) -> DataFrame:
     )
 
 
+def _in_date() -> Column:
+    return sf.coalesce(sf.to_date(sf.col("event_time")) == sf.col("event_date"), sf.lit(False))
+
+
+def _id_hash() -> Column:
+    return sf.xxhash64(sf.col("event_id"), sf.col("event_date"))
+
+
+def _rank_and_keep(df: DataFrame) -> DataFrame:
+    """Add ``_keep`` (rule 3) to rows with ``IN_DATE``, ``event_id`` and the ingest order."""
+    order = Window.partitionBy("event_id", "event_date").orderBy(
+        sf.col(IN_DATE).desc(), *(sf.col(c).asc_nulls_last() for c in _INGEST_ORDER)
+    )
+    return (
+        df.withColumn("_rank", sf.row_number().over(order))
+        .withColumn(KEEP, sf.col(IN_DATE) & (sf.col("_rank") == 1))
+        .select(*ANNOTATED_COLUMNS)
+    )
+
+
 def annotate_rows(df: DataFrame) -> DataFrame:
     """Clean every row (rules 4, 5), then add ``_in_date`` (rule 2) and ``_keep`` (rule 3).
 
@@ -110,19 +138,93 @@ def annotate_rows(df: DataFrame) -> DataFrame:
     before ``event_date``, so the sort's prefix comes from the id rather than from a
     column of a handful of values (within noise on generated ids, whose leading bytes
     are a run id shared by many events).
+
+    This sorts every row by id; ``repeated_ids``, ``first_copies`` and
+    ``mark_first_copies`` give the same rows and shuffle only a hash per row and the
+    order keys of the ids that repeat (what the job runs when those are few).
     """
-    in_date = sf.coalesce(sf.to_date(sf.col("event_time")) == sf.col("event_date"), sf.lit(False))
-    order = Window.partitionBy("event_id", "event_date").orderBy(
-        sf.col(IN_DATE).desc(), *(sf.col(c).asc_nulls_last() for c in _INGEST_ORDER)
-    )
     return (
         df.transform(clean_columns)
         .select(*CLEANED_COLUMNS, "event_id", *_INGEST_ORDER)
-        .withColumn(IN_DATE, in_date)
-        .withColumn("_rank", sf.row_number().over(order))
-        .withColumn(KEEP, sf.col(IN_DATE) & (sf.col("_rank") == 1))
-        .drop("_rank", "event_id", *_INGEST_ORDER)
+        .withColumn(IN_DATE, _in_date())
+        .transform(_rank_and_keep)
     )
+
+
+def repeated_ids(df: DataFrame) -> DataFrame:
+    """``ID_HASH`` of every ``(event_id, event_date)`` found on more than one row.
+
+    The first pass of the de-dup: only a 64-bit hash per row is shuffled, instead of the
+    whole row sorted by id. A hash collision only makes a unique id a candidate; the
+    exact step (``first_copies``) compares the ids themselves, so the result stays exact.
+    """
+    return (
+        df.select(_id_hash().alias(ID_HASH))
+        .groupBy(ID_HASH)
+        .agg(sf.count(sf.lit(1)).alias("_copies"))
+        .where(sf.col("_copies") > 1)
+        .select(ID_HASH)
+    )
+
+
+def first_copies(repeated: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """The first copy of each id of ``repeated``: the second pass of the de-dup.
+
+    For every ``(event_id, event_date)`` whose hash is in ``repeated`` (broadcast), one
+    row: the rule-3 order key of its first copy (``FIRST_PREFIX`` + ``_in_date`` and the
+    ingest order) and ``COPIES``, the number of rows that share exactly that key (more
+    than one only when the same record was written twice by hand; the job then ranks
+    every row instead). Only the id, the date and the order keys of those rows are read.
+    """
+
+    def _first(df: DataFrame) -> DataFrame:
+        keyed = (
+            df.withColumn(ID_HASH, _id_hash())
+            .join(sf.broadcast(repeated), ID_HASH, "left_semi")
+            .select("event_id", "event_date", _in_date().alias(IN_DATE), *_INGEST_ORDER)
+            .groupBy("event_id", "event_date", *ORDER_COLUMNS)
+            .agg(sf.count(sf.lit(1)).alias(COPIES))
+        )
+        order = Window.partitionBy("event_id", "event_date").orderBy(
+            sf.col(IN_DATE).desc(), *(sf.col(c).asc_nulls_last() for c in _INGEST_ORDER)
+        )
+        return (
+            keyed.withColumn("_rank", sf.row_number().over(order))
+            .where(sf.col("_rank") == 1)
+            .select(
+                "event_id",
+                "event_date",
+                *(sf.col(c).alias(FIRST_PREFIX + c) for c in ORDER_COLUMNS),
+                COPIES,
+            )
+        )
+
+    return _first
+
+
+def mark_first_copies(first: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Annotated rows (as ``annotate_rows``) given ``first_copies``, without a shuffle.
+
+    ``first`` is broadcast and joined on ``(event_id, event_date)``: a row with no entry
+    there is the only copy of its id; a row with one is kept only when its order key is
+    the first copy's. Requires ``COPIES`` to be 1 on every row of ``first``.
+    """
+
+    def _mark(df: DataFrame) -> DataFrame:
+        rows = (
+            df.transform(clean_columns)
+            .withColumn(IN_DATE, _in_date())
+            .join(sf.broadcast(first.drop(COPIES)), ["event_id", "event_date"], "left")
+        )
+        single = sf.col(FIRST_PREFIX + IN_DATE).isNull()
+        first_copy = functools.reduce(
+            lambda a, b: a & b,
+            (sf.col(c).eqNullSafe(sf.col(FIRST_PREFIX + c)) for c in ORDER_COLUMNS),
+        )
+        keep = sf.col(IN_DATE) & (single | first_copy)
+        return rows.withColumn(KEEP, keep).select(*ANNOTATED_COLUMNS)
+
+    return _mark
 
 
 def row_counts(df: DataFrame) -> DataFrame:
