@@ -109,3 +109,37 @@ def test_a_kept_raw_lake_is_measured_as_is_and_never_owned(tmp_path) -> None:
     write_deltalake(str(tmp_path / "lake" / "raw" / "events"), rows, partition_by=["event_date"])
     raw = existing_raw(tmp_path / "lake")
     assert (raw.events, raw.dates, raw.owned) == (3, ["2026-11-01", "2026-11-02"], False)
+
+
+def test_duckdb_runs_before_and_after_our_etl(tmp_path, monkeypatch) -> None:
+    """DuckDB brackets our ETL run, and its median spans the runs on both sides."""
+    from loglake_tools.bench import etl
+    from loglake_tools.bench.config import BenchConfig
+    from loglake_tools.bench.contenders import RunEnv
+
+    calls: list[str] = []
+    duck_walls = iter([4.0, 6.0, 12.0, 14.0])  # the machine slows down during the run
+    result = {"rows_read": 5, "rows_after_dedup": 4}
+
+    def fake_duck(env, *, lake, dates, rep):
+        calls.append(f"duckdb-{rep}")
+        return {"wall_seconds": next(duck_walls), "result": {**result, "page_metrics_rows": 2}}
+
+    def fake_etl(env, *, lake, dates, rep):
+        calls.append(f"etl-{rep}")
+        return {"wall_seconds": 90.0, "result": {**result, "rows_written": {
+            "page_metrics_daily": 2}, "duration_seconds": 80.0}}  # fmt: skip
+
+    monkeypatch.setattr(etl, "run_duckdb", fake_duck)
+    monkeypatch.setattr(etl, "run_etl", fake_etl)
+    cfg = BenchConfig(workdir=tmp_path, min_repetitions=2)
+    env = RunEnv(bootstrap="127.0.0.1:1", broker_pid=None, workdir=tmp_path)
+    raw = etl.RawTable(lake=tmp_path, events=5, dates=["2026-11-01"], preload={},
+                       ingest_run={}, owned=False)  # fmt: skip
+    out = etl.bench_etl(cfg, env, raw)
+    assert calls == ["duckdb-0", "duckdb-1", "etl-0", "duckdb-2", "duckdb-3"]
+    duck = out["contenders"][1]
+    assert [r["wall_seconds"] for r in duck["runs"]] == [4.0, 6.0, 12.0, 14.0]
+    assert duck["median"]["wall_seconds"] == 9.0
+    assert out["ratios"]["wall_vs_duckdb"] == 10.0
+    assert out["counts_identical"] is True
