@@ -96,20 +96,25 @@ def test_dedup_keeps_the_first_ingested_copy_and_drops_rows_outside_their_date(
         {"event_id": "e", "event_time": ts(9), "kafka_offset": 2, "tti_ms": 666.0},
         {"event_id": "e", "event_time": ts(9), "ingest_time": ts(10), "kafka_offset": 8,
          "tti_ms": 777.0},
+        # f: no id at all (hand-written rows), twice: ranked together like one id
+        {"event_id": None, "event_time": ts(11), "ingest_time": ts(12), "kafka_offset": 6,
+         "tti_ms": 888.0},
+        {"event_id": None, "event_time": ts(11), "ingest_time": ts(13), "kafka_offset": 10,
+         "tti_ms": 889.0},
         # another date entirely: not read
         {"event_id": "z", "event_time": ts(1, day=3), "ingest_time": ts(1, day=3),
          "kafka_offset": 5, "event_date": date(2026, 11, 3)},
     ]  # fmt: skip
     got = cleaned(spark, rows, annotate)
-    assert [(r["tti_ms"]) for r in got] == [111.0, 333.0, 444.0, 555.0, 777.0]
+    assert [(r["tti_ms"]) for r in got] == [111.0, 333.0, 444.0, 555.0, 777.0, 888.0]
     annotated = raw_rows(spark, rows).transform(select_dates([D1])).transform(annotate)
     (counts,) = annotated.transform(row_counts).collect()
     assert counts.asDict() == {
         "event_date": D1,
-        "rows_read": 9,
+        "rows_read": 11,
         "rows_outside_date": 1,
-        "duplicates_dropped": 3,
-        "rows_after_dedup": 5,
+        "duplicates_dropped": 4,
+        "rows_after_dedup": 6,
     }
 
 
@@ -120,7 +125,7 @@ def test_first_copies_flag_a_record_written_twice(spark: SparkSession) -> None:
     row = {"event_id": "a", "event_time": ts(1), "ingest_time": ts(2), "kafka_offset": 9}
     df = raw_rows(spark, [row, row, {**row, "event_id": "b"}])
     first = df.transform(first_copies(df.transform(repeated_ids))).collect()
-    assert [(r["event_id"], r["_copies"]) for r in first] == [("a", 2)]
+    assert [(r["_first_event_id"], r["_copies"]) for r in first] == [("a", 2)]
 
 
 def test_defaults_and_defensive_value_rules(spark: SparkSession) -> None:

@@ -61,7 +61,7 @@ IN_DATE = "_in_date"
 KEEP = "_keep"
 ID_HASH = "_id_hash"
 COPIES = "_copies"
-FIRST_PREFIX = "_first"
+FIRST_PREFIX = "_first_"
 
 
 def select_dates(dates: Iterable[date]) -> Callable[[DataFrame], DataFrame]:
@@ -171,10 +171,11 @@ def first_copies(repeated: DataFrame) -> Callable[[DataFrame], DataFrame]:
     """The first copy of each id of ``repeated``: the second pass of the de-dup.
 
     For every ``(event_id, event_date)`` whose hash is in ``repeated`` (broadcast), one
-    row: the rule-3 order key of its first copy (``FIRST_PREFIX`` + ``_in_date`` and the
-    ingest order) and ``COPIES``, the number of rows that share exactly that key (more
-    than one only when the same record was written twice by hand; the job then ranks
-    every row instead). Only the id, the date and the order keys of those rows are read.
+    row: the id and date, and the rule-3 order key of its first copy (``_in_date`` and the
+    ingest order), each named with ``FIRST_PREFIX``; and ``COPIES``, the number of rows
+    that share exactly that key (more than one only when the same record was written
+    twice by hand; the job then ranks every row instead). Only the id, the date and the
+    order keys of those rows are read.
     """
 
     def _first(df: DataFrame) -> DataFrame:
@@ -192,8 +193,7 @@ def first_copies(repeated: DataFrame) -> Callable[[DataFrame], DataFrame]:
             keyed.withColumn("_rank", sf.row_number().over(order))
             .where(sf.col("_rank") == 1)
             .select(
-                "event_id",
-                "event_date",
+                *(sf.col(c).alias(FIRST_PREFIX + c) for c in ("event_id", "event_date")),
                 *(sf.col(c).alias(FIRST_PREFIX + c) for c in ORDER_COLUMNS),
                 COPIES,
             )
@@ -211,10 +211,14 @@ def mark_first_copies(first: DataFrame) -> Callable[[DataFrame], DataFrame]:
     """
 
     def _mark(df: DataFrame) -> DataFrame:
+        # null-safe on the id, as the ranking window groups rows without an id together
+        same_id = sf.col("event_id").eqNullSafe(sf.col(FIRST_PREFIX + "event_id")) & (
+            sf.col("event_date") == sf.col(FIRST_PREFIX + "event_date")
+        )
         rows = (
             df.transform(clean_columns)
             .withColumn(IN_DATE, _in_date())
-            .join(sf.broadcast(first.drop(COPIES)), ["event_id", "event_date"], "left")
+            .join(sf.broadcast(first.drop(COPIES)), same_id, "left")
         )
         single = sf.col(FIRST_PREFIX + IN_DATE).isNull()
         first_copy = functools.reduce(
