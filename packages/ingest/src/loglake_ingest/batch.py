@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,22 @@ def _offsets_json(offsets: Offsets) -> str | None:
     return json.dumps({t: {str(p): o for p, o in sorted(v.items())} for t, v in offsets.items()})
 
 
+def _run_together(writes: list[Any], batch: DataFrame, batch_id: int) -> None:
+    """Run the table writes of a batch at the same time (independent Delta commits).
+
+    The quarantine append is mostly driver work (snapshot, commit) and overlaps the raw
+    append's tasks. A failure of either is raised after both finished; the batch then
+    runs again and the write that committed is skipped (``txnVersion``).
+    """
+    if len(writes) < 2:
+        for write in writes:
+            write(batch, batch_id)
+        return
+    with ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="loglake-write") as pool:
+        for future in [pool.submit(write, batch, batch_id) for write in writes]:
+            future.result()
+
+
 class BatchWriter:
     """Callable for ``DataStreamWriter.foreachBatch``.
 
@@ -138,10 +155,15 @@ class BatchWriter:
             counts.check()
             if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
                 return
-            if counts.valid_written:
-                steps.run("raw", self._write_raw, batch, batch_id)
-            if counts.quarantined:
-                steps.run("quarantine", self._write_quarantine, batch, batch_id)
+            writes = [
+                write
+                for write, rows in (
+                    (self._write_raw, counts.valid_written),
+                    (self._write_quarantine, counts.quarantined),
+                )
+                if rows
+            ]
+            steps.run("raw+quarantine", _run_together, writes, batch, batch_id)
             steps.run("batch_row", self._write_batch_row, counts, start, end, started)
         finally:
             release(batch)
