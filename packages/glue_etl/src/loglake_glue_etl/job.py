@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyspark import StorageLevel
 from pyspark.sql import functions as sf
@@ -142,6 +142,7 @@ def sql_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]
 
 
 _Rows = list[dict[str, Any]]
+_T = TypeVar("_T")
 
 
 def _kept(counts: dict[date, dict[str, Any]]) -> dict[date, int]:
@@ -161,8 +162,10 @@ def _compute_and_replace(
         cleaned = annotated.transform(clean_events)
         pages = _cache(cleaned.transform(page_metrics_daily), cached)
         errors = _cache(cleaned.transform(errors_hourly), cached)
-        page_stats = [r.asDict() for r in page_metrics_stats(pages).collect()]
-        error_stats = [r.asDict() for r in errors_hourly_stats(errors).collect()]
+        page_stats, error_stats = _together(
+            lambda: [r.asDict() for r in page_metrics_stats(pages).collect()],
+            lambda: [r.asDict() for r in errors_hourly_stats(errors).collect()],
+        )
         failures = (
             check_row_counts(_kept(counts), expected)
             + check_stats(PAGE_METRICS_TABLE, page_stats)
@@ -170,8 +173,9 @@ def _compute_and_replace(
         )
         if failures:
             raise QualityGateError(failures)
-        _replace_both(
-            (pages, layout.processed_page_metrics), (errors, layout.processed_errors_hourly), chosen
+        _together(
+            lambda: replace_dates(pages, layout.processed_page_metrics, chosen),
+            lambda: replace_dates(errors, layout.processed_errors_hourly, chosen),
         )
     finally:
         for frame in cached:
@@ -179,18 +183,16 @@ def _compute_and_replace(
     return counts, page_stats, error_stats
 
 
-def _replace_both(
-    first: tuple[DataFrame, str], second: tuple[DataFrame, str], dates: list[date]
-) -> None:
-    """Replace ``dates`` in two tables at once (two threads, two independent Delta commits).
+def _together(*calls: Callable[[], _T]) -> list[_T]:
+    """Run ``calls`` at the same time (a thread each); their results, in order.
 
-    Most of a small ``replaceWhere`` is driver work (snapshot, commit), so the two
-    overlap; a failure of either is raised after both finished.
+    Both tables are computed (and written) this way: one's driver work (planning, Delta
+    snapshot and commit) and its small final stages overlap the other's tasks. A failure
+    of either is raised after both finished.
     """
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="loglake-write") as pool:
-        futures = [pool.submit(replace_dates, df, path, dates) for df, path in (first, second)]
-        for future in futures:
-            future.result()
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="loglake-etl") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
 
 
 def _cache(df: DataFrame, cached: list[DataFrame]) -> DataFrame:
