@@ -86,7 +86,7 @@ CLEANED_COLUMNS: tuple[str, ...] = (
     "level",
     "session_id",
 )
-#: Columns of an annotated row (``annotate_rows``, ``dedup_flagged``).
+#: Columns of an annotated row (``annotate_rows``, ``mark_first_copies``).
 ANNOTATED_COLUMNS: tuple[str, ...] = (*CLEANED_COLUMNS, IN_DATE, KEEP)
 #: The de-dup order after ``_in_date``: first ingested, then Kafka coordinates.
 _INGEST_ORDER: tuple[str, ...] = ("ingest_time", "kafka_offset", "kafka_partition", "kafka_topic")
@@ -161,8 +161,8 @@ def repeated_ids(df: DataFrame) -> DataFrame:
     return (
         df.select(_id_hash().alias(ID_HASH))
         .groupBy(ID_HASH)
-        .agg(sf.count(sf.lit(1)).alias("_copies"))
-        .where(sf.col("_copies") > 1)
+        .agg(sf.count(sf.lit(1)).alias(COPIES))
+        .where(sf.col(COPIES) > 1)
         .select(ID_HASH)
     )
 
