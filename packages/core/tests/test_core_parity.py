@@ -521,3 +521,36 @@ def test_fast_path_decides_like_the_full_path(spark: Any) -> None:
     assert shaped > len(corpus) * 0.8  # the corpus itself really takes the fast path
     codes = {r.reason_code for r in fast.values()}
     assert {"invalid_value", "out_of_range", "future_timestamp", "not_json"} <= codes
+
+
+@pytest.mark.spark
+def test_naive_times_read_as_utc_agree_with_python(spark: Any) -> None:
+    """With ``naive_timestamps_as_utc``, both validators read a time without offset as UTC."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from loglake_core.spark.rules import validate_values
+    from loglake_core.validate import ValidationConfig
+
+    config = ValidationConfig(naive_timestamps_as_utc=True)
+    times = [
+        "2024-05-31T10:00:00", "2024-05-31T10:00:00.1234567", "2024-05-31T23:59:59.999999999",
+        "2024-02-29T12:00:00", "2023-02-29T12:00:00", "2024-05-31T10:00:60",
+        "2024-05-31T10:00:00Z", "2024-05-31T10:00:00-18:00", "2024-05-31T10:00:00+18:01",
+        "2024-05-31T10:00:00.5+05:30", "2000-01-01T00:00:00", "1999-12-31T23:59:59",
+    ]  # fmt: skip
+    base = json.loads(_fast_path_corpus()[0])
+    raws = [json.dumps({**base, "event_time": t}).encode() for t in times]
+    df = spark.createDataFrame([(i, r) for i, r in enumerate(raws)], "i long, value binary")
+    checked = validate_values(df, now_col=F.lit(NOW), config=config)
+    rows = checked.select("i", "reason_code", F.unix_micros("event_time").alias("us")).collect()
+    got = {r.i: (r.reason_code, r.us if r.reason_code is None else None) for r in rows}
+    want = {}
+    for i, raw in enumerate(raws):
+        result = validate(raw, now=NOW, config=config)
+        want[i] = (
+            (result.code.value, None)
+            if isinstance(result, Rejection)
+            else (None, _micros(result.event_time))
+        )
+    assert got == want
+    assert sum(code is None for code, _ in got.values()) >= 6  # most of them are accepted
