@@ -36,6 +36,7 @@ from loglake_core.spark.metrics import aggregate_table, status_class_col
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+    from pyspark.sql.window import WindowSpec
 
 logger = logging.getLogger(__name__)
 
@@ -116,13 +117,17 @@ def _id_hash() -> Column:
     return sf.xxhash64(sf.col("event_id"), sf.col("event_date"))
 
 
-def _rank_and_keep(df: DataFrame) -> DataFrame:
-    """Add ``_keep`` (rule 3) to rows with ``IN_DATE``, ``event_id`` and the ingest order."""
-    order = Window.partitionBy("event_id", "event_date").orderBy(
+def _first_copy_order() -> WindowSpec:
+    """Rule 3's window: per id and date, in the date first, then the ingest order."""
+    return Window.partitionBy("event_id", "event_date").orderBy(
         sf.col(IN_DATE).desc(), *(sf.col(c).asc_nulls_last() for c in _INGEST_ORDER)
     )
+
+
+def _rank_and_keep(df: DataFrame) -> DataFrame:
+    """Add ``_keep`` (rule 3) to rows with ``IN_DATE``, ``event_id`` and the ingest order."""
     return (
-        df.withColumn("_rank", sf.row_number().over(order))
+        df.withColumn("_rank", sf.row_number().over(_first_copy_order()))
         .withColumn(KEEP, sf.col(IN_DATE) & (sf.col("_rank") == 1))
         .select(*ANNOTATED_COLUMNS)
     )
@@ -186,11 +191,8 @@ def first_copies(repeated: DataFrame) -> Callable[[DataFrame], DataFrame]:
             .groupBy("event_id", "event_date", *ORDER_COLUMNS)
             .agg(sf.count(sf.lit(1)).alias(COPIES))
         )
-        order = Window.partitionBy("event_id", "event_date").orderBy(
-            sf.col(IN_DATE).desc(), *(sf.col(c).asc_nulls_last() for c in _INGEST_ORDER)
-        )
         return (
-            keyed.withColumn("_rank", sf.row_number().over(order))
+            keyed.withColumn("_rank", sf.row_number().over(_first_copy_order()))
             .where(sf.col("_rank") == 1)
             .select(
                 *(sf.col(c).alias(FIRST_PREFIX + c) for c in ("event_id", "event_date")),
