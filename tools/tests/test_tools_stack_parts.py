@@ -24,7 +24,7 @@ def _state(tmp_path: Path) -> StackState:
         aws_endpoint="http://127.0.0.1:25000",
         pids={"kafka": 11, "s3": 12, "aws": 13},
         state_dir=tmp_path,
-        create_times={"kafka": 1.5},
+        start_times={"kafka": 1.5},
         kafka_controller_port=29093,
     )
 
@@ -190,10 +190,34 @@ def test_spawned_process_is_detached_logged_and_stoppable(tmp_path):
         what="child",
         log_file=log_file,
     )
-    assert procs.process_if_alive(proc.pid, proc.create_time()) is not None
-    assert procs.process_if_alive(proc.pid, proc.create_time() - 100) is None
+    started = procs.start_time(proc)
+    assert procs.process_if_alive(proc.pid, started) is not None
+    assert procs.process_if_alive(proc.pid, started - 100) is None
     procs.stop_process(proc, grace=5)
     assert procs.process_if_alive(proc.pid) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_wall_clock_step_does_not_make_a_running_server_a_stranger(tmp_path, monkeypatch):
+    import psutil._pslinux
+
+    proc = procs.spawn(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        log_file=tmp_path / "child.log",
+        cwd=tmp_path,
+    )
+    try:
+        started = procs.start_time(proc)
+        before = psutil.Process(proc.pid).create_time()
+        real_boot = psutil._pslinux.boot_time()
+        # The clock is stepped an hour ahead: the kernel moves btime, so create_time moves.
+        monkeypatch.setattr(psutil._pslinux, "boot_time", lambda: real_boot + 3600.0)
+        assert psutil.Process(proc.pid).create_time() == pytest.approx(before + 3600.0, abs=1.0)
+        assert procs.start_time(proc) == started
+        assert procs.process_if_alive(proc.pid, started) is not None
+    finally:
+        procs.stop_process(proc, grace=5)
+    assert procs.process_if_alive(proc.pid, started) is None
 
 
 def test_a_server_that_dies_while_starting_reports_its_log_tail(tmp_path):

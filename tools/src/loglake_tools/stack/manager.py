@@ -95,7 +95,7 @@ def answers(state: StackState, service: str, timeout: float = 2.0) -> bool:
 
 def running_process(state: StackState, service: str) -> psutil.Process | None:
     """The live process of ``service`` recorded in ``state`` (None when it is gone)."""
-    return procs.process_if_alive(state.pids.get(service), state.create_times.get(service))
+    return procs.process_if_alive(state.pids.get(service), state.start_times.get(service))
 
 
 def _wanted_state(
@@ -115,7 +115,7 @@ def _wanted_state(
         aws_endpoint=f"http://{host}:{aport}",
         pids={},
         state_dir=directory,
-        create_times={},
+        start_times={},
         kafka_controller_port=kport + 1,
     )
 
@@ -158,7 +158,7 @@ def start_stack(
         previous = read_state(folder)
         wanted = _wanted_state(folder, previous, kafka_port, s3_port, aws_port)
         pids: dict[str, int] = {}
-        ctimes: dict[str, float] = {}
+        starts: dict[str, float] = {}
         reused: list[str] = []
         to_start: list[str] = []
         for service in SERVICES:
@@ -170,12 +170,12 @@ def start_stack(
                         f"(pid {proc.pid}); run `loglake stack down` before changing its port"
                     )
                 pids[service] = proc.pid
-                ctimes[service] = proc.create_time()
+                starts[service] = procs.start_time(proc)
                 reused.append(service)
             elif service in services:
                 to_start.append(service)
-        started = _start_services(wanted, to_start, pids, ctimes)
-        state = replace(wanted, pids=pids, create_times=ctimes)
+        started = _start_services(wanted, to_start, pids, starts)
+        state = replace(wanted, pids=pids, start_times=starts)
         write_state(state)
         try:
             for service in [*reused, *to_start]:
@@ -190,8 +190,8 @@ def start_stack(
             procs.stop_processes(list(started.values()))
             for service in started:
                 pids.pop(service, None)
-                ctimes.pop(service, None)
-            write_state(replace(state, pids=pids, create_times=ctimes))
+                starts.pop(service, None)
+            write_state(replace(state, pids=pids, start_times=starts))
             raise
     elapsed = time.monotonic() - t0
     log.info("stack up in %.1fs (started %s, reused %s)", elapsed, to_start, reused)
@@ -202,7 +202,7 @@ def _start_services(
     state: StackState,
     names: list[str],
     pids: dict[str, int],
-    ctimes: dict[str, float],
+    starts: dict[str, float],
 ) -> dict[str, psutil.Process]:
     ports = {
         "kafka": [(state.kafka_port, "Kafka"), (state.kafka_controller_port, "Kafka controller")],
@@ -226,7 +226,7 @@ def _start_services(
                 proc = moto_server.start(root / "moto", state.aws_port)
             started[name] = proc
             pids[name] = proc.pid
-            ctimes[name] = proc.create_time()
+            starts[name] = procs.start_time(proc)
     except Exception:
         for proc in started.values():
             procs.stop_process(proc)
@@ -320,7 +320,7 @@ def _stop_recorded(folder: Path, services: tuple[str, ...]) -> list[str]:
     stopped: list[str] = []
     running: list[psutil.Process] = []
     pids = dict(state.pids)
-    ctimes = dict(state.create_times)
+    starts = dict(state.start_times)
     for service in services:
         proc = running_process(state, service)
         if proc is not None:
@@ -328,10 +328,10 @@ def _stop_recorded(folder: Path, services: tuple[str, ...]) -> list[str]:
             running.append(proc)
             stopped.append(service)
         pids.pop(service, None)
-        ctimes.pop(service, None)
+        starts.pop(service, None)
     procs.stop_processes(running)
     if pids:
-        write_state(replace(state, pids=pids, create_times=ctimes))
+        write_state(replace(state, pids=pids, start_times=starts))
     else:
         remove_state(folder)
     return stopped

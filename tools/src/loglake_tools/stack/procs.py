@@ -3,8 +3,10 @@
 Every server of the local stack is a plain child process started with
 ``start_new_session=True`` (so a Ctrl-C in the terminal that ran ``loglake stack up``
 does not reach it), its output going to a log file in the state folder. A process is
-identified by its pid *and* its creation time, so a recycled pid is never mistaken for
-one of ours.
+identified by its pid *and* its start time, so a recycled pid is never mistaken for
+one of ours. The start time is counted from boot (``/proc/<pid>/stat``), not read off the
+wall clock: a clock step (NTP, a resumed virtual machine) moves every process's
+``create_time()`` and would make a running server look like a stranger holding its port.
 """
 
 from __future__ import annotations
@@ -64,8 +66,27 @@ def spawn(
     return psutil.Process(proc.pid)
 
 
-def process_if_alive(pid: int | None, create_time: float | None = None) -> psutil.Process | None:
-    """The process ``pid`` if it runs (not a zombie) and was created at ``create_time``."""
+def start_time(proc: psutil.Process) -> float:
+    """When ``proc`` started: seconds after boot on Linux, else seconds since the epoch.
+
+    Raises:
+        psutil.NoSuchProcess: the process is gone.
+    """
+    try:
+        with open(f"/proc/{proc.pid}/stat", "rb") as fh:
+            # Fields after the parenthesised command name start at field 3; starttime is 22.
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            raise psutil.NoSuchProcess(proc.pid) from None
+        return proc.create_time()
+    except (OSError, IndexError, ValueError):
+        return proc.create_time()
+
+
+def process_if_alive(pid: int | None, started: float | None = None) -> psutil.Process | None:
+    """The process ``pid`` if it runs (not a zombie) and started at ``started`` (`start_time`)."""
     if not pid:
         return None
     try:
@@ -73,7 +94,7 @@ def process_if_alive(pid: int | None, create_time: float | None = None) -> psuti
         if proc.status() == psutil.STATUS_ZOMBIE:
             _reap(pid)
             return None
-        if create_time is not None and abs(proc.create_time() - create_time) > 1.0:
+        if started is not None and abs(start_time(proc) - started) > 1.0:
             return None
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None

@@ -48,7 +48,9 @@ class StackState:
         aws_endpoint: moto server URL for DynamoDB, Glue, SNS and SQS.
         pids: service name (``kafka``, ``s3``, ``aws``) -> process id.
         state_dir: the folder holding the state file, the data and the logs.
-        create_times: service name -> process creation time (guards against pid reuse).
+        start_times: service name -> process start time, `procs.start_time` (guards
+            against pid reuse). A state file from before it was recorded has none, and
+            then the pid alone identifies the server.
         kafka_controller_port: the KRaft controller port.
     """
 
@@ -57,7 +59,7 @@ class StackState:
     aws_endpoint: str
     pids: dict[str, int]
     state_dir: Path
-    create_times: dict[str, float] = field(default_factory=dict)
+    start_times: dict[str, float] = field(default_factory=dict)
     kafka_controller_port: int = DEFAULT_KAFKA_CONTROLLER_PORT
 
     @property
@@ -108,7 +110,7 @@ class StackState:
             aws_endpoint=str(data["aws_endpoint"]),
             pids={str(k): int(v) for k, v in dict(data.get("pids", {})).items()},
             state_dir=Path(data["state_dir"]),
-            create_times={str(k): float(v) for k, v in dict(data.get("create_times", {})).items()},
+            start_times={str(k): float(v) for k, v in dict(data.get("start_times", {})).items()},
             kafka_controller_port=int(
                 data.get("kafka_controller_port", DEFAULT_KAFKA_CONTROLLER_PORT)
             ),
