@@ -442,6 +442,9 @@ def _fast_path_corpus() -> list[bytes]:
         {"tti_ms": 0},
         {"tti_ms": 1e99},
         {"tti_ms": 12},
+        {"tti_ms": 9_007_199_254_740_993},  # 2**53 + 1: a long read as a double rounds
+        {"tti_ms": 1.5e-7},
+        {"status_code": 123_456_789_012_345_678},  # 18 digits, the longest fast integer
         {"status_code": 99},
         {"status_code": 600},
         {"status_code": -0},
@@ -480,6 +483,8 @@ def _fast_path_corpus() -> list[bytes]:
         text.replace('"tti_ms":812.5', '"tti_ms":812.5,"tti_ms":null').encode(),
         text.replace('"country":"DE"', '"country":"DE","extra":1').encode(),
         text.replace("812.5", "8.125E2").encode(),
+        text.replace("812.5", "812.50000000000000000001").encode(),  # 20 fraction digits
+        text.replace("812.5", "-0.0").encode(),
         text.replace('"s-1"', '"' + "\\n" * 1500 + '"').encode(),
         text.replace('"s-1"', '"' + "\\n" * 2100 + '"').encode(),
     ]

@@ -14,8 +14,11 @@ and the nesting depth are measured on the text (``loglake_core.jsontext``).
 
 Performance: values never leave the VARIANT through a cast (``variant_get`` to a scalar type
 builds a ``Cast`` and reads the SQL conf for every value, as a profile of the executor
-threads showed). String values come from one ``from_json`` pass with every field read as
-text; numbers are cast from the VARIANT's JSON text. The per-character bracket fold only
+threads showed). Off the fast path, string values come from one ``from_json`` pass with
+every field read as text, and numbers are cast from the VARIANT's JSON text. On it, one
+``from_json`` reads each field typed (``_FAST_SCHEMA``: numbers as numbers, ``attributes``
+as a map), since the shape already proved each JSON type; reading the object as text would
+render it back to JSON for every message (about a quarter of the validator's time). The per-character bracket fold only
 runs for messages with more opening brackets than the depth limit; for the others a regex on
 the bracket string finds data after the root object. Helper columns are added a few
 projections at a time (``_stage``), not by a chain of ``withColumn`` calls, and the built
@@ -32,7 +35,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from pyspark.sql import functions as F  # noqa: N812 - the usual Spark alias
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import (
+    DoubleType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from loglake_core.jsontext import (
     JSON_WHITESPACE,
@@ -70,6 +80,22 @@ _MAX_PLANS: Final = 16
 _PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool], _Plan] = {}
 #: Every event field read as text (a JSON string yields its value, anything else its JSON).
 _STRINGS_SCHEMA: Final = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
+#: Each event field as the fast path reads it: strings as text, numbers typed, the map as a
+#: map. The shape (``_fast_shape_pattern``) has already proved each value's JSON type, so a
+#: typed read is exact; an object kept as text would cost a JSON rendering per message.
+_FAST_SCHEMA: Final = StructType(
+    [
+        StructField(
+            f.name,
+            {
+                "double": DoubleType(),
+                "int": LongType(),
+                "map": MapType(StringType(), StringType()),
+            }.get(f.type, StringType()),
+        )
+        for f in EVENT_FIELDS
+    ]
+)
 #: Largest message that may take the fast path (bounds the regex's work per message).
 FAST_PATH_MAX_BYTES: Final = 4096
 #: ``schema_of_variant`` of a present value of each field type on the fast path.
@@ -217,7 +243,12 @@ def _fast_checks(df: _Plan, config: ValidationConfig, enabled: bool) -> _Plan:
     repeated key is ``not_json``, decided on the full path).
     """
     if not enabled:
-        return _stage(df, fast=F.lit(False), fast_ms=F.lit(False), fast_strings=F.lit(None))
+        return _stage(
+            df,
+            fast=F.lit(False),
+            fast_ms=F.lit(False),
+            fast_values=F.lit(None).cast(_FAST_SCHEMA),
+        )
     size_ok = F.octet_length(_c("bytes")) <= min(FAST_PATH_MAX_BYTES, config.max_message_bytes)
 
     def shape(pattern: str) -> Column:
@@ -229,14 +260,15 @@ def _fast_checks(df: _Plan, config: ValidationConfig, enabled: bool) -> _Plan:
     df = _stage(df, fast_shape=_c("fast_iso") | _c("fast_ms"))
     df = _stage(
         df,
-        fast_strings=F.when(_c("fast_shape"), F.from_json(_c("text"), _STRINGS_SCHEMA)),
+        fast_values=F.when(_c("fast_shape"), F.from_json(_c("text"), _FAST_SCHEMA)),
         fast_keys=F.when(_c("fast_shape"), F.json_object_keys(_c("text"))),
     )
     maps = [f.name for f in EVENT_FIELDS if f.type == "map"]
     distinct = _distinct(_c("fast_keys"))
     for name in maps:
-        text = _c("fast_strings")[name]
-        distinct = distinct & (text.isNull() | _distinct(F.json_object_keys(text)))
+        # a typed map keeps a repeated key (two entries), so the keys show it
+        value = _c("fast_values")[name]
+        distinct = distinct & (value.isNull() | _distinct(F.map_keys(value)))
     return _stage(df, fast=F.coalesce(_c("fast_shape") & distinct, F.lit(False)))
 
 
@@ -366,7 +398,8 @@ class _FieldCols:
             when a message needs it (only rows that break a rule).
         typ: ``schema_of_variant`` of the value (on the fast path: known from the shape).
         present: the field is there and not ``null``.
-        number_text: the JSON text of a number value.
+        number_text: the JSON text of a number value off the fast path.
+        fast_value: the value as the fast path read it (`_FAST_SCHEMA`; null off it).
         slow_sub: the VARIANT value off the fast path (null on it).
     """
 
@@ -374,6 +407,7 @@ class _FieldCols:
     typ: Column
     present: Column
     number_text: Column
+    fast_value: Column
     slow_sub: Column
 
 
@@ -384,17 +418,23 @@ def _field_cols(f: Field) -> _FieldCols:
     return _FieldCols(
         sub=F.when(fast, lazy).otherwise(slow),
         typ=_c("t_" + f.name),
-        present=F.when(fast, _string_value(f).isNotNull()).otherwise(
+        present=F.when(fast, _fast_value(f).isNotNull()).otherwise(
             slow.isNotNull() & ~F.is_variant_null(slow)
         ),
-        number_text=F.when(fast, _string_value(f)).otherwise(_number_text(slow)),
+        number_text=_number_text(slow),
+        fast_value=_fast_value(f),
         slow_sub=slow,
     )
 
 
+def _fast_value(f: Field) -> Column:
+    """The field as the fast path read it (typed by `_FAST_SCHEMA`; null off the fast path)."""
+    return _c("fast_values")[f.name]
+
+
 def _string_value(f: Field) -> Column:
     """The field's text when it is a JSON string (read by ``from_json``, see ``_strings``)."""
-    return _c("strings")[f.name]
+    return F.when(_c("fast"), _fast_value(f)).otherwise(_c("strings")[f.name])
 
 
 def _number_text(sub: Column) -> Column:
@@ -407,16 +447,14 @@ def _number_text(sub: Column) -> Column:
 
 
 def _strings() -> Column:
-    """Every event field as text, parsed once with ``from_json``.
+    """Every event field as text, parsed once with ``from_json`` (off the fast path).
 
     Field values are taken from here rather than cast out of the VARIANT: a VARIANT to
     scalar cast builds a ``Cast`` (and reads the SQL conf) per value, which dominated
     the cost. A JSON string yields its text; the VARIANT type decides whether a field
     is a string at all.
     """
-    return F.when(_c("fast"), _c("fast_strings")).when(
-        _c("msg_error").isNull(), F.from_json(_c("text"), _STRINGS_SCHEMA)
-    )
+    return F.when(~_c("fast") & _c("msg_error").isNull(), F.from_json(_c("text"), _STRINGS_SCHEMA))
 
 
 def _string_checks(f: Field, sub: Column, typ: Column) -> tuple[Column, Column]:
@@ -471,12 +509,12 @@ def _number_checks(f: Field, c: _FieldCols) -> tuple[Column, Column]:
     is_int = typ.isin(*_INT_TYPES)
     if f.type == "int":
         ok_type = is_int
-        value = c.number_text.try_cast("bigint")
+        value = F.when(_c("fast"), c.fast_value).otherwise(c.number_text.try_cast("bigint"))
         number = value.cast("double")
         expected = "a JSON integer (no fraction, no quotes)"
     else:
         ok_type = is_int | typ.startswith("DECIMAL") | (typ == "DOUBLE")
-        number = c.number_text.try_cast("double")
+        number = F.when(_c("fast"), c.fast_value).otherwise(c.number_text.try_cast("double"))
         value = number
         expected = "a JSON number (no quotes)"
     bad = F.isnan(number) | (F.abs(number) == float("inf"))
@@ -527,7 +565,9 @@ def _time_checks(
     iso_bad = ~matched | _c("ts_value").isNull()
     iso_micros = F.unix_micros(_c("ts_value"))
     is_int = typ.isin(*_INT_TYPES)
-    ms = F.when(is_int, c.number_text.try_cast("bigint"))
+    # on the fast path an epoch-millisecond value was read as the integer's text
+    ms_text = F.when(_c("fast"), c.fast_value).otherwise(c.number_text)
+    ms = F.when(is_int, ms_text.try_cast("bigint"))
     ms_micros = F.least(F.greatest(ms, F.lit(-_MS_CLAMP)), F.lit(_MS_CLAMP)) * 1000
     df = _stage(
         df,
@@ -608,8 +648,8 @@ def _map_checks(f: Field, c: _FieldCols) -> tuple[Column, Column]:
     )
     ok = _c("fast") | (typ.startswith("OBJECT") & as_map.isNotNull() & ~non_string)
     error = F.when(~ok, _wrong_type(f, c.sub, typ, "a JSON object whose values are all strings"))
-    text = F.when(_c("fast"), _string_value(f)).otherwise(F.to_json(slow))
-    return error, F.from_json(text, "map<string,string>")
+    slow_map = F.from_json(F.to_json(slow), "map<string,string>")
+    return error, F.when(_c("fast"), c.fast_value).otherwise(slow_map)
 
 
 def validate_values(
