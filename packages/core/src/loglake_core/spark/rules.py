@@ -18,8 +18,8 @@ threads showed). Off the fast path, string values come from one ``from_json`` pa
 every field read as text, and numbers are cast from the VARIANT's JSON text. On it, one
 ``from_json`` reads each field typed (``_FAST_SCHEMA``: numbers as numbers, ``attributes``
 as a map), since the shape already proved each JSON type; reading the object as text would
-render it back to JSON for every message (about a quarter of the validator's time). The per-character bracket fold only
-runs for messages with more opening brackets than the depth limit; for the others a regex on
+render it back to JSON for every message. The per-character bracket fold only runs for
+messages with more opening brackets than the depth limit; for the others a regex on
 the bracket string finds data after the root object. Helper columns are added a few
 projections at a time (``_stage``), not by a chain of ``withColumn`` calls, and the built
 columns are reused for every micro-batch of the same Spark application and settings.
