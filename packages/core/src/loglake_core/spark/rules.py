@@ -545,7 +545,9 @@ def _time_checks(
     text = _string_value(f)
     df = _stage(df, ts_text=F.when(typ == "STRING", text))
     text = _c("ts_text")
-    matched = F.coalesce(text.rlike(java_full_match(ISO_PATTERN)), F.lit(False))
+    # a helper column, so the pattern runs once per row (it feeds three columns below)
+    df = _stage(df, ts_iso=F.coalesce(text.rlike(java_full_match(ISO_PATTERN)), F.lit(False)))
+    matched = _c("ts_iso")
     # Once the strict pattern matched, the text ends in "Z", "+hh:mm"/"-hh:mm" or nothing,
     # and Spark's own string-to-timestamp cast reads it as the Python validator does: the
     # calendar and the 0-23/0-59 ranges, an offset within +-18:00 (java.time's limit,
@@ -562,7 +564,7 @@ def _time_checks(
         ts_naive=matched & ~has_offset & F.lit(not config.naive_timestamps_as_utc),
         ts_value=F.when(matched, as_utc.try_cast("timestamp_ltz")),
     )
-    iso_bad = ~matched | _c("ts_value").isNull()
+    df = _stage(df, ts_bad=~matched | _c("ts_value").isNull())
     iso_micros = F.unix_micros(_c("ts_value"))
     is_int = typ.isin(*_INT_TYPES)
     # on the fast path an epoch-millisecond value was read as the integer's text
@@ -571,10 +573,9 @@ def _time_checks(
     ms_micros = F.least(F.greatest(ms, F.lit(-_MS_CLAMP)), F.lit(_MS_CLAMP)) * 1000
     df = _stage(
         df,
-        ts_micros=F.when(text.isNotNull() & ~_c("ts_naive") & ~iso_bad, iso_micros).when(
+        ts_micros=F.when(text.isNotNull() & ~_c("ts_naive") & ~_c("ts_bad"), iso_micros).when(
             is_int, ms_micros
         ),
-        ts_bad=iso_bad,
     )
     micros = _c("ts_micros")
     limit = now_micros + config.max_future_skew_seconds * MICROS_PER_SECOND
