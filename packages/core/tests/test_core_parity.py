@@ -559,3 +559,112 @@ def test_naive_times_read_as_utc_agree_with_python(spark: Any) -> None:
         )
     assert got == want
     assert sum(code is None for code, _ in got.values()) >= 6  # most of them are accepted
+
+
+def _accelerator_corpus() -> list[bytes]:
+    """Near misses of what the accelerator accepts: escapes, widths, spacing, UTF-8."""
+    base = dumps(
+        {
+            "event_id": "e-2",
+            "event_time": "2024-05-31T10:00:00Z",
+            "event_type": "api_request",
+            "service": "api",
+            "duration_ms": 12.5,
+            "message": "ok",
+        },
+        ascii_only=False,
+        spaced=False,
+    ).decode()
+    swaps = [
+        ('"ok"', '"caf\u00e9 \u2603 \U0001f600"'),  # 2-, 3- and 4-byte UTF-8
+        ('"ok"', '"a\\"b\\\\c\\/d\\b\\f\\n\\r\\t"'),  # every short escape
+        ('"ok"', '"\\u00e9"'),  # a \\u escape: the Spark rules decide
+        ('"ok"', '"a\x7fb"'),
+        ('"e-2"', '"' + "\U0001f600" * 128 + '"'),  # 128 characters, 512 bytes
+        ('"e-2"', '"' + "\U0001f600" * 129 + '"'),
+        ("12.5", "1E2"),
+        ("12.5", "0.5e-01"),
+        ("12.5", "1234567890123456"),  # 16 integer digits, the widest accepted
+        ("12.5", "12345678901234567"),
+        ("12.5", "012"),
+        ("12.5", "-0"),
+        ("12.5", "1."),
+        ("12.5", "true"),
+        ('"2024-05-31T10:00:00Z"', '"2024-05-31T10:00:00.123456789+18:00"'),
+        ('"2024-05-31T10:00:00Z"', '"2024-05-31T10:00:00-18:01"'),
+        ('"2024-05-31T10:00:00Z"', '"2024-02-29T23:59:59.5+00:30"'),
+        ('"2024-05-31T10:00:00Z"', '"2023-02-29T00:00:00Z"'),
+        ('"2024-05-31T10:00:00Z"', '"2024-05-31t10:00:00Z"'),
+        ('"2024-05-31T10:00:00Z"', '"2024-05-31T10:00:00.Z"'),
+        ('"2024-05-31T10:00:00Z"', '"0999-05-31T10:00:00Z"'),
+        ('"2024-05-31T10:00:00Z"', "1717236000000"),
+        ('"2024-05-31T10:00:00Z"', "-1717236000000"),
+        ('"2024-05-31T10:00:00Z"', "1717236000000.0"),
+        ('"2024-05-31T10:00:00Z"', "1000000000000000001"),
+        ('"message":"ok"', '"message":null,"level":null,"attributes":null'),
+        ('"message":"ok"', '"attributes":{"k":"v","k2":"\\n"}'),
+        ('"message":"ok"', '"attributes":{"k":1}'),
+        ('"message":"ok"', '"attributes":{"k":"v","k":"w"}'),
+        ('"message":"ok"', '"attributes":{"k":{"x":"y"}}'),
+        ('"message":"ok"', '"status_code":599,"level":"fatal","country":"SE"'),
+        ('"message":"ok"', '"status_code":599.0'),
+        ('"message":"ok"', '"status_code":2147483648'),
+        ('"duration_ms":12.5,', ""),
+        ('"event_type":"api_request"', '"event_type":"page_view"'),
+        ("{", " \t\r\n{ "),
+        ("}", "} \n"),
+        ("}", "}x"),
+        ("}", "},"),
+        ('"service"', '"serv\\u0069ce"'),
+    ]
+    out = [base.encode()]
+    for old, new in swaps:
+        assert old in base, old
+        out.append(base.replace(old, new, 1).encode())
+    out.append(base.encode()[:-1] + b"\xc3\x28}")  # broken UTF-8 outside a string
+    out.append(base.replace('"ok"', '"ok\xed\xa0\x80"').encode("utf-8", "surrogatepass"))
+    out.append(base.replace('"ok"', '"o\xe0\x80\x80k"').encode("latin-1"))  # overlong
+    return out
+
+
+@pytest.mark.spark
+def test_accelerator_decides_like_the_spark_rules(spark: Any) -> None:
+    """Rows the JVM accelerator accepts get what the Spark rules alone give them."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from loglake_core.spark import accel, rules
+    from loglake_core.validate import DEFAULT_VALIDATION_CONFIG
+
+    name = accel.register(
+        spark, accel.contract_json(DEFAULT_VALIDATION_CONFIG, rules.FAST_PATH_MAX_BYTES)
+    )
+    assert name is not None, "the accelerator is not on Spark's classpath: `loglake jars fetch`"
+    corpus = _accelerator_corpus() + _fast_path_corpus()
+    raws = corpus + expand(collect(messages, 1_000), 3_000, seed=11)
+    df = spark.createDataFrame([(i, r) for i, r in enumerate(raws)], "i long, value binary")
+    columns = [
+        "i",
+        *(f.name for f in EVENT_FIELDS if f.name != "event_time"),
+        F.unix_micros("event_time").alias("micros"),  # rejected rows may hold any time
+        F.unix_date("event_date").alias("days"),
+        "page",
+        "_rescued",
+    ]
+
+    def run(on: bool) -> dict[int, Any]:
+        checked = df.transform(
+            lambda d: rules.validate_values(d, now_col=F.lit(NOW), accelerate=on)
+        )
+        return {r.i: r for r in checked.select(*columns, *rules.REASON_COLUMNS).collect()}
+
+    fast, plain = run(True), run(False)
+    assert fast.keys() == plain.keys() == set(range(len(raws)))
+    diff = [(raws[i][:160], fast[i], plain[i]) for i in fast if fast[i] != plain[i]]
+    assert not diff, f"{len(diff)} rows differ, first: {diff[:3]}"
+    now = F.lit(_micros(NOW)).cast("long")
+    took = df.where(F.call_function(name, F.col("value"), now).isNotNull())
+    accepted = {r.i for r in took.select("i").collect()}
+    valid = {i for i, r in plain.items() if r.reason_code is None}
+    assert accepted <= valid  # it never accepts what the rules reject
+    assert 0 in accepted
+    assert len(accepted & set(range(len(corpus)))) > 20

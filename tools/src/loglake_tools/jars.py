@@ -158,14 +158,36 @@ def fetch_jars(directory: str | Path | None = None, *, quiet: bool = False) -> P
 
 
 def ensure_jars(directory: str | Path | None = None, *, quiet: bool = True) -> Path:
-    """Fetch the jars unless every expected one is present (then a no-op).
+    """Fetch the jars unless every expected one is present, and build the accelerator's.
 
     Returns:
         The jars folder.
     """
     if all(not missing_jars(m, directory) for m in MODULES):
-        return jars_dir(directory)
-    return fetch_jars(directory, quiet=quiet)
+        target = jars_dir(directory)
+    else:
+        target = fetch_jars(directory, quiet=quiet)
+    ensure_accel_jar(directory)
+    return target
+
+
+def ensure_accel_jar(directory: str | Path | None = None, *, force: bool = False) -> Path | None:
+    """Build the validator accelerator's jar unless it exists; ``None`` (a warning) if it fails.
+
+    The validator gives the same results without it (only slower), so a failure here never
+    stops the caller.
+    """
+    from loglake_core.errors import ConfigError
+    from loglake_core.spark import accel
+
+    target = accel.jar_path(jars_dir(directory))
+    if target.is_file() and not force:
+        return target
+    try:
+        return accel.build_jar(jars_dir(directory))
+    except (ConfigError, OSError) as exc:
+        log.warning("no validator accelerator (ingest validates slower): %s", exc)
+        return None
 
 
 def jar_paths(module: str, directory: str | Path | None = None) -> list[Path]:
@@ -245,6 +267,8 @@ def fetch(directory: str | None, force: bool, no_class_archive: bool) -> None:
         target = fetch_jars(directory, quiet=False)
         counts = ", ".join(f"{m}: {len(jar_paths(m, directory))}" for m in MODULES)
         click.echo(f"jars ready in {target} ({counts})")
+    built = ensure_accel_jar(directory, force=force)
+    click.echo(f"validator accelerator: {built or 'not built (see the warning above)'}")
     archive = class_archive_path(directory)
     if no_class_archive or (archive.is_file() and not force):
         if archive.is_file():

@@ -52,6 +52,7 @@ from loglake_core.jsontext import (
 )
 from loglake_core.reasons import Reason
 from loglake_core.schema import DEFAULT_LEVEL, EVENT_FIELDS, Field
+from loglake_core.spark import accel
 from loglake_core.spark.pages import java_full_match, normalize_page_col
 from loglake_core.spark.schema import spark_type
 from loglake_core.timeparse import ISO_PATTERN, MICROS_PER_SECOND
@@ -77,7 +78,7 @@ _SHOW_CHARS: Final = 60
 _MS_CLAMP: Final = 10**15
 _MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
 _MAX_PLANS: Final = 16
-_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool], _Plan] = {}
+_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool, str | None], _Plan] = {}
 #: Every event field read as text (a JSON string yields its value, anything else its JSON).
 _STRINGS_SCHEMA: Final = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
 #: Each event field as the fast path reads it: strings as text, numbers typed, the map as a
@@ -660,6 +661,7 @@ def validate_values(
     config: ValidationConfig = DEFAULT_VALIDATION_CONFIG,
     now_col: Column | str | None = None,
     fast_path: bool = True,
+    accelerate: bool = True,
 ) -> DataFrame:
     """Validate Kafka message values against the event contract, as Spark columns.
 
@@ -676,16 +678,25 @@ def validate_values(
             default ``current_timestamp()``.
         fast_path: let flat, well-formed events skip the VARIANT-based checks (same
             results; off only to compare the two paths).
+        accelerate: let the JVM accelerator (``loglake_core.spark.accel``) accept the
+            common valid event in one pass when its jar is on Spark's classpath (same
+            results; off only to compare).
     """
+    accel_name = (
+        accel.register(df.sparkSession, accel.contract_json(config, FAST_PATH_MAX_BYTES))
+        if accelerate
+        else None
+    )
     if now_col is not None and not isinstance(now_col, str):
-        return _build_plan(value_col, config, now_col, fast_path).apply(df)
+        return _build_plan(value_col, config, now_col, fast_path, accel_name).apply(df)
     # Building the columns costs hundreds of Py4J calls; a plan is reusable (unresolved
     # columns), so one is kept per Spark application and settings (once per micro-batch
     # would be wasted time).
-    key = (df.sparkSession.sparkContext.applicationId, value_col, config, now_col, fast_path)
+    app = df.sparkSession.sparkContext.applicationId
+    key = (app, value_col, config, now_col, fast_path, accel_name)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _build_plan(value_col, config, now_col, fast_path)
+        plan = _build_plan(value_col, config, now_col, fast_path, accel_name)
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = plan
@@ -693,14 +704,29 @@ def validate_values(
 
 
 def _build_plan(
-    value_col: str, config: ValidationConfig, now_col: Column | str | None, fast_path: bool
+    value_col: str,
+    config: ValidationConfig,
+    now_col: Column | str | None,
+    fast_path: bool,
+    accel_name: str | None = None,
 ) -> _Plan:
-    """Build every column of ``validate_values`` (see there)."""
+    """Build every column of ``validate_values`` (see there).
+
+    With ``accel_name`` (the registered accelerator) a row it accepts takes its values
+    from it, and every other column sees a null message (nulls are cheap to carry).
+    """
     if isinstance(now_col, str):
         now_col = F.col(now_col)
     now_micros = F.unix_micros(now_col if now_col is not None else F.current_timestamp())
     raw = F.col(value_col).cast("binary")
-    out = _stage(_Plan(), bytes=raw, text=raw.cast("string"))
+    accepted = (
+        F.call_function(accel_name, raw, now_micros)
+        if accel_name
+        else F.lit(None).cast(accel.result_schema())
+    )
+    out = _stage(_Plan(), acc=accepted)
+    raw = F.when(_c("acc").isNull(), raw)
+    out = _stage(out, bytes=raw, text=raw.cast("string"))
     out = _fast_checks(out, config, fast_path)
     out = _message_checks(out, config)
     errors: list[Column] = [_c("msg_error")]
@@ -755,7 +781,12 @@ def _build_plan(
         if f.name == "level":
             typed = F.coalesce(typed, F.lit(DEFAULT_LEVEL))
         values[f.name] = typed
-    out = _stage(out, error=F.coalesce(*errors))
+    for f in EVENT_FIELDS:
+        given = _c("acc")[f.name]
+        if f.name == "level":
+            given = F.coalesce(given, F.lit(DEFAULT_LEVEL))
+        values[f.name] = F.when(_c("acc").isNotNull(), given).otherwise(values[f.name])
+    out = _stage(out, error=F.when(_c("acc").isNull(), F.coalesce(*errors)))
     micros = values["event_time"]
     known = F.array(*(F.lit(f.name) for f in EVENT_FIELDS))
     rescued = F.map_filter(_c("obj"), lambda k, _v: ~F.array_contains(known, k))

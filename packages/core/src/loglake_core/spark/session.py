@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from loglake_core.errors import ConfigError
+from loglake_core.spark import accel
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -28,8 +29,9 @@ ENV_CLASS_ARCHIVE: Final = "LOGLAKE_JVM_CLASS_ARCHIVE"
 DEFAULT_JARS_DIR: Final = "~/.cache/loglake/jars"
 #: Name of the JVM class archive (under ``<jars dir>/jvm``) that ``loglake jars fetch`` builds.
 #: The JVM ignores an archive dumped with another classpath, so the number goes up whenever
-#: the way a local driver's classpath is built changes: fetch then builds the new archive.
-CLASS_ARCHIVE_NAME: Final = "spark-classes-2.jsa"
+#: the way a local driver's classpath is built changes, and the name carries the digest of
+#: the validator accelerator's source (its jar's name): fetch then builds the new archive.
+CLASS_ARCHIVE_NAME: Final = f"spark-classes-3-{accel.source_digest()}.jsa"
 
 DELTA_CONF: Final[Mapping[str, str]] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -59,7 +61,7 @@ def jars_dir() -> Path:
 def class_archive() -> Path | None:
     """The JVM class archive a local Spark driver starts from, or ``None`` (none, or off).
 
-    ``loglake jars fetch`` builds ``<jars dir>/jvm/spark-classes-2.jsa`` (a HotSpot
+    ``loglake jars fetch`` builds ``<jars dir>/jvm/spark-classes-3-<digest>.jsa`` (a HotSpot
     application class-data-sharing archive of the classes a Spark and Delta job loads),
     so a local driver maps those classes instead of loading and verifying them at every
     start. ``$LOGLAKE_JVM_CLASS_ARCHIVE`` names another archive, or turns it off with
@@ -94,6 +96,9 @@ def driver_java_options(base: str, archive: Path | None) -> str:
 def spark_jars() -> list[str]:
     """Jars to add to Spark's classpath: ``$LOGLAKE_SPARK_JARS`` or ``<jars dir>/spark/*.jar``.
 
+    The latter ends with the validator accelerator's jar when it has been built
+    (``loglake_core.spark.accel``).
+
     Raises:
         ConfigError: when no jar is found, with the command that fetches them.
     """
@@ -106,6 +111,9 @@ def spark_jars() -> list[str]:
             f"no Spark jars in {jars_dir() / 'spark'}; run `loglake jars fetch` "
             f"(or set {ENV_JARS_DIR} to the folder that holds them)"
         )
+    accelerator = accel.jar_path(jars_dir())
+    if accelerator.is_file():
+        found.append(str(accelerator))
     return found
 
 

@@ -1,0 +1,625 @@
+package dev.loglake.accel;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.api.java.UDF2;
+
+/**
+ * Accepts the common case of the event contract in one pass over the message bytes.
+ *
+ * <p>Given a Kafka message value and "now" (microseconds since the epoch), it returns the
+ * typed event fields when the message is a flat, strict JSON object of known fields that
+ * passes every rule of the contract, and null otherwise. It never rejects: a null sends the
+ * row to the Spark expression validator (loglake_core.spark.rules), which decides and words
+ * every rejection. So this class only has to be exact about what it accepts, and it
+ * declines anything unusual (string escapes other than the short ones, unknown fields,
+ * long numbers, naive times unless read as UTC, more than maxBytes bytes).
+ *
+ * <p>The rules are not written here: the constructor takes the contract as JSON, built by
+ * loglake_core.spark.accel from loglake_core.schema.EVENT_FIELDS and the validator settings.
+ * The result is a struct of the event fields in contract order; event_time is a long of
+ * microseconds and an absent field is null.
+ */
+public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
+  private static final long serialVersionUID = 1L;
+  private static final long MICROS_PER_SECOND = 1_000_000L;
+  private static final long MICROS_PER_DAY = 86_400L * MICROS_PER_SECOND;
+  /** Epoch milliseconds beyond this are certainly ancient or future (declined). */
+  private static final long MAX_ABS_MILLIS = 1_000_000_000_000_000L;
+
+  private final String contractJson;
+  private transient Contract contract;
+
+  public AcceptFlatEvent(String contractJson) {
+    this.contractJson = contractJson;
+    contract();
+  }
+
+  private Contract contract() {
+    Contract c = contract;
+    if (c == null) {
+      c = new Contract(contractJson);
+      contract = c;
+    }
+    return c;
+  }
+
+  @Override
+  public Row call(byte[] message, Long nowMicros) {
+    if (message == null || nowMicros == null) {
+      return null;
+    }
+    Contract c = contract();
+    if (message.length == 0 || message.length > c.maxBytes) {
+      return null;
+    }
+    Object[] values = new Object[c.fields.length];
+    if (!new Scanner(message, c).object(values)) {
+      return null;
+    }
+    return accepts(c, values, nowMicros) ? RowFactory.create(values) : null;
+  }
+
+  private static boolean accepts(Contract c, Object[] values, long nowMicros) {
+    Object eventType = c.eventTypeIndex >= 0 ? values[c.eventTypeIndex] : null;
+    for (int i = 0; i < c.fields.length; i++) {
+      FieldRule f = c.fields[i];
+      Object v = values[i];
+      if (v == null) {
+        if (f.required || (eventType != null && f.requiredFor.contains(eventType))) {
+          return false;
+        }
+        continue;
+      }
+      switch (f.type) {
+        case STRING:
+          if (!f.acceptsString((String) v)) {
+            return false;
+          }
+          break;
+        case DOUBLE:
+          if (!f.acceptsNumber((Double) v)) {
+            return false;
+          }
+          break;
+        case INT:
+          long n = (Long) v;
+          if (n < Integer.MIN_VALUE || n > Integer.MAX_VALUE || !f.acceptsNumber((double) n)) {
+            return false;
+          }
+          values[i] = (int) n;
+          break;
+        case TIMESTAMP:
+          Long micros =
+              v instanceof String ? isoMicros((String) v, c.naiveAsUtc) : millisMicros((Long) v);
+          if (micros == null
+              || micros < c.minEventMicros
+              || micros > nowMicros + c.maxFutureSkewMicros) {
+            return false;
+          }
+          values[i] = micros;
+          break;
+        default: // MAP: the scanner only reads a flat object of strings
+          break;
+      }
+    }
+    return true;
+  }
+
+  private static Long millisMicros(long millis) {
+    return Math.abs(millis) > MAX_ABS_MILLIS ? null : millis * 1000L;
+  }
+
+  /** YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+hh:mm|-hh:mm)? as loglake_core.timeparse reads it. */
+  static Long isoMicros(String s, boolean naiveAsUtc) {
+    int n = s.length();
+    if (n < 19
+        || s.charAt(4) != '-'
+        || s.charAt(7) != '-'
+        || s.charAt(10) != 'T'
+        || s.charAt(13) != ':'
+        || s.charAt(16) != ':') {
+      return null;
+    }
+    int year = digits(s, 0, 4);
+    int month = digits(s, 5, 2);
+    int day = digits(s, 8, 2);
+    int hour = digits(s, 11, 2);
+    int minute = digits(s, 14, 2);
+    int second = digits(s, 17, 2);
+    if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) {
+      return null;
+    }
+    int pos = 19;
+    long fraction = 0;
+    if (pos < n && s.charAt(pos) == '.') {
+      int start = ++pos;
+      while (pos < n && s.charAt(pos) >= '0' && s.charAt(pos) <= '9') {
+        pos++;
+      }
+      int count = pos - start;
+      if (count < 1 || count > 9) {
+        return null;
+      }
+      for (int k = 0; k < 6; k++) {
+        fraction = fraction * 10 + (k < count ? s.charAt(start + k) - '0' : 0);
+      }
+    }
+    int offsetMinutes = 0;
+    if (pos == n) {
+      if (!naiveAsUtc) {
+        return null;
+      }
+    } else if (s.charAt(pos) == 'Z' && pos + 1 == n) {
+      offsetMinutes = 0;
+    } else if ((s.charAt(pos) == '+' || s.charAt(pos) == '-')
+        && pos + 6 == n
+        && s.charAt(pos + 3) == ':') {
+      int oh = digits(s, pos + 1, 2);
+      int om = digits(s, pos + 4, 2);
+      if (oh < 0 || om < 0 || om > 59 || oh * 60 + om > 18 * 60) {
+        return null;
+      }
+      offsetMinutes = (oh * 60 + om) * (s.charAt(pos) == '-' ? -1 : 1);
+    } else {
+      return null;
+    }
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
+      return null;
+    }
+    if (hour > 23 || minute > 59 || second > 59) {
+      return null;
+    }
+    long seconds = ((long) hour * 60 + minute - offsetMinutes) * 60 + second;
+    return daysFromCivil(year, month, day) * MICROS_PER_DAY
+        + seconds * MICROS_PER_SECOND
+        + fraction;
+  }
+
+  private static int digits(String s, int start, int count) {
+    int value = 0;
+    for (int k = start; k < start + count; k++) {
+      char ch = s.charAt(k);
+      if (ch < '0' || ch > '9') {
+        return -1;
+      }
+      value = value * 10 + (ch - '0');
+    }
+    return value;
+  }
+
+  private static int daysInMonth(int year, int month) {
+    if (month == 2) {
+      boolean leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+      return leap ? 29 : 28;
+    }
+    return month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31;
+  }
+
+  private static long daysFromCivil(int year, int month, int day) {
+    long y = month <= 2 ? year - 1 : year;
+    long era = Math.floorDiv(y, 400);
+    long yoe = y - era * 400;
+    long mp = (month + 9) % 12;
+    long doy = (153 * mp + 2) / 5 + day - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146_097 + doe - 719_468;
+  }
+
+  enum Kind {
+    STRING,
+    TIMESTAMP,
+    DOUBLE,
+    INT,
+    MAP
+  }
+
+  /** One field of the contract as the constructor's JSON gives it. */
+  static final class FieldRule {
+    final String name;
+    final byte[] key;
+    final Kind type;
+    final boolean required;
+    final Set<String> requiredFor = new HashSet<>();
+    final int maxLength;
+    final Double minimum;
+    final Double maximum;
+    final boolean exclusiveMaximum;
+    final Set<String> choices;
+    final Pattern pattern;
+
+    FieldRule(JsonNode node) {
+      name = node.get("name").asText();
+      key = name.getBytes(StandardCharsets.UTF_8);
+      type = Kind.valueOf(node.get("type").asText().toUpperCase(java.util.Locale.ROOT));
+      required = node.path("required").asBoolean(false);
+      node.path("required_for").forEach(t -> requiredFor.add(t.asText()));
+      maxLength = node.path("max_length").isNumber() ? node.get("max_length").asInt() : -1;
+      minimum = node.path("minimum").isNumber() ? node.get("minimum").asDouble() : null;
+      maximum = node.path("maximum").isNumber() ? node.get("maximum").asDouble() : null;
+      exclusiveMaximum = node.path("exclusive_maximum").asBoolean(false);
+      if (node.path("choices").isArray()) {
+        choices = new HashSet<>();
+        node.get("choices").forEach(t -> choices.add(t.asText()));
+      } else {
+        choices = null;
+      }
+      pattern = node.path("pattern").isTextual() ? Pattern.compile(node.get("pattern").asText()) : null;
+    }
+
+    boolean acceptsString(String v) {
+      if (maxLength >= 0 && v.length() > maxLength && v.codePointCount(0, v.length()) > maxLength) {
+        return false;
+      }
+      if (choices != null && !choices.contains(v)) {
+        return false;
+      }
+      return pattern == null || pattern.matcher(v).find();
+    }
+
+    boolean acceptsNumber(double v) {
+      if (Double.isNaN(v) || Double.isInfinite(v)) {
+        return false;
+      }
+      if (minimum != null && v < minimum) {
+        return false;
+      }
+      return maximum == null || (exclusiveMaximum ? v < maximum : v <= maximum);
+    }
+  }
+
+  /** The contract: fields in order and the validator settings. */
+  static final class Contract {
+    final FieldRule[] fields;
+    final int maxBytes;
+    final boolean naiveAsUtc;
+    final long minEventMicros;
+    final long maxFutureSkewMicros;
+    final int eventTypeIndex;
+
+    Contract(String json) {
+      JsonNode root;
+      try {
+        root = new ObjectMapper().readTree(json);
+      } catch (IOException e) {
+        throw new UncheckedIOException("the event contract is not valid JSON", e);
+      }
+      JsonNode list = root.get("fields");
+      fields = new FieldRule[list.size()];
+      int typeIndex = -1;
+      for (int i = 0; i < fields.length; i++) {
+        fields[i] = new FieldRule(list.get(i));
+        if (fields[i].name.equals("event_type")) {
+          typeIndex = i;
+        }
+      }
+      eventTypeIndex = typeIndex;
+      maxBytes = root.get("max_bytes").asInt();
+      naiveAsUtc = root.get("naive_as_utc").asBoolean();
+      minEventMicros = root.get("min_event_micros").asLong();
+      maxFutureSkewMicros = root.get("max_future_skew_micros").asLong();
+    }
+  }
+
+  /** A strict reader of one flat JSON object; any surprise returns false (declined). */
+  static final class Scanner {
+    private final byte[] b;
+    private final Contract c;
+    private int pos;
+
+    Scanner(byte[] b, Contract c) {
+      this.b = b;
+      this.c = c;
+    }
+
+    boolean object(Object[] values) {
+      boolean[] seen = new boolean[values.length];
+      skipWs();
+      if (!take('{')) {
+        return false;
+      }
+      skipWs();
+      if (!take('}')) {
+        while (true) {
+          int field = key();
+          if (field < 0 || seen[field]) {
+            return false;
+          }
+          seen[field] = true;
+          skipWs();
+          if (!take(':')) {
+            return false;
+          }
+          skipWs();
+          if (!value(c.fields[field].type, values, field)) {
+            return false;
+          }
+          skipWs();
+          if (take('}')) {
+            break;
+          }
+          if (!take(',')) {
+            return false;
+          }
+          skipWs();
+        }
+      }
+      skipWs();
+      return pos == b.length;
+    }
+
+    private boolean value(Kind type, Object[] values, int field) {
+      if (pos < b.length && b[pos] == 'n') {
+        if (pos + 4 <= b.length && b[pos + 1] == 'u' && b[pos + 2] == 'l' && b[pos + 3] == 'l') {
+          pos += 4;
+          return true; // null is an absent field
+        }
+        return false;
+      }
+      switch (type) {
+        case STRING:
+          return (values[field] = string()) != null;
+        case TIMESTAMP:
+          if (pos < b.length && b[pos] == '"') {
+            return (values[field] = string()) != null;
+          }
+          return (values[field] = integer()) != null;
+        case DOUBLE:
+          return (values[field] = number()) != null;
+        case INT:
+          return (values[field] = integer()) != null;
+        default:
+          return (values[field] = flatMap()) != null;
+      }
+    }
+
+    private Map<String, String> flatMap() {
+      if (!take('{')) {
+        return null;
+      }
+      Map<String, String> map = new HashMap<>();
+      skipWs();
+      if (take('}')) {
+        return map;
+      }
+      while (true) {
+        String k = string();
+        skipWs();
+        if (k == null || !take(':')) {
+          return null;
+        }
+        skipWs();
+        String v = string();
+        if (v == null || map.put(k, v) != null) {
+          return null;
+        }
+        skipWs();
+        if (take('}')) {
+          return map;
+        }
+        if (!take(',')) {
+          return null;
+        }
+        skipWs();
+      }
+    }
+
+    /** The index of a known field named by the next key, or -1. */
+    private int key() {
+      if (!take('"')) {
+        return -1;
+      }
+      int start = pos;
+      while (pos < b.length && b[pos] != '"') {
+        if (b[pos] == '\\' || (b[pos] & 0xff) < 0x20) {
+          return -1;
+        }
+        pos++;
+      }
+      if (pos >= b.length) {
+        return -1;
+      }
+      int len = pos - start;
+      pos++;
+      for (int i = 0; i < c.fields.length; i++) {
+        byte[] k = c.fields[i].key;
+        if (k.length == len && java.util.Arrays.equals(b, start, pos - 1, k, 0, len)) {
+          return i;
+        }
+      }
+      return -1;
+    }
+
+    /** A string with no escape but the short ones, strict UTF-8 and no control character. */
+    private String string() {
+      if (!take('"')) {
+        return null;
+      }
+      int start = pos;
+      boolean escaped = false;
+      while (pos < b.length) {
+        int x = b[pos] & 0xff;
+        if (x == '"') {
+          break;
+        }
+        if (x < 0x20) {
+          return null;
+        }
+        if (x == '\\') {
+          if (pos + 1 >= b.length || "\"\\/bfnrt".indexOf(b[pos + 1]) < 0) {
+            return null;
+          }
+          escaped = true;
+          pos += 2;
+        } else if (x < 0x80) {
+          pos++;
+        } else {
+          int width = utf8Width(pos);
+          if (width == 0) {
+            return null;
+          }
+          pos += width;
+        }
+      }
+      if (pos >= b.length) {
+        return null;
+      }
+      int end = pos++;
+      if (!escaped) {
+        return new String(b, start, end - start, StandardCharsets.UTF_8);
+      }
+      byte[] out = new byte[end - start];
+      int n = 0;
+      for (int i = start; i < end; i++) {
+        byte x = b[i];
+        if (x == '\\') {
+          byte e = b[++i];
+          out[n++] =
+              switch (e) {
+                case 'b' -> (byte) '\b';
+                case 'f' -> (byte) '\f';
+                case 'n' -> (byte) '\n';
+                case 'r' -> (byte) '\r';
+                case 't' -> (byte) '\t';
+                default -> e; // " \ /
+              };
+        } else {
+          out[n++] = x;
+        }
+      }
+      return new String(out, 0, n, StandardCharsets.UTF_8);
+    }
+
+    /** Bytes of a well-formed UTF-8 sequence at i (2-4), or 0 (what Python also rejects). */
+    private int utf8Width(int i) {
+      int x = b[i] & 0xff;
+      int width;
+      int lo = 0x80;
+      int hi = 0xbf;
+      if (x >= 0xc2 && x <= 0xdf) {
+        width = 2;
+      } else if (x >= 0xe0 && x <= 0xef) {
+        width = 3;
+        if (x == 0xe0) {
+          lo = 0xa0;
+        } else if (x == 0xed) {
+          hi = 0x9f; // no surrogates
+        }
+      } else if (x >= 0xf0 && x <= 0xf4) {
+        width = 4;
+        if (x == 0xf0) {
+          lo = 0x90;
+        } else if (x == 0xf4) {
+          hi = 0x8f;
+        }
+      } else {
+        return 0;
+      }
+      if (i + width > b.length) {
+        return 0;
+      }
+      int second = b[i + 1] & 0xff;
+      if (second < lo || second > hi) {
+        return 0;
+      }
+      for (int k = 2; k < width; k++) {
+        int y = b[i + k] & 0xff;
+        if (y < 0x80 || y > 0xbf) {
+          return 0;
+        }
+      }
+      return width;
+    }
+
+    /** -?(0|[1-9][0-9]{0,17}) as a Long, or null. */
+    private Long integer() {
+      int start = pos;
+      if (pos < b.length && b[pos] == '-') {
+        pos++;
+      }
+      int digits = intDigits(17);
+      if (digits < 0 || (pos < b.length && (b[pos] == '.' || b[pos] == 'e' || b[pos] == 'E'))) {
+        return null;
+      }
+      return Long.parseLong(new String(b, start, pos - start, StandardCharsets.US_ASCII));
+    }
+
+    /** A JSON number with at most 16 integer, 20 fraction and 2 exponent digits, or null. */
+    private Double number() {
+      int start = pos;
+      if (pos < b.length && b[pos] == '-') {
+        pos++;
+      }
+      if (intDigits(15) < 0) {
+        return null;
+      }
+      if (pos < b.length && b[pos] == '.') {
+        pos++;
+        if (run(20) < 1) {
+          return null;
+        }
+      }
+      if (pos < b.length && (b[pos] == 'e' || b[pos] == 'E')) {
+        pos++;
+        if (pos < b.length && (b[pos] == '+' || b[pos] == '-')) {
+          pos++;
+        }
+        if (run(2) < 1) {
+          return null;
+        }
+      }
+      return Double.parseDouble(new String(b, start, pos - start, StandardCharsets.US_ASCII));
+    }
+
+    /** 0 or [1-9] followed by at most maxMore digits; the count, or -1. */
+    private int intDigits(int maxMore) {
+      if (pos >= b.length || b[pos] < '0' || b[pos] > '9') {
+        return -1;
+      }
+      if (b[pos] == '0') {
+        pos++;
+        return pos < b.length && b[pos] >= '0' && b[pos] <= '9' ? -1 : 1;
+      }
+      pos++;
+      int more = run(maxMore);
+      return more < 0 ? -1 : 1 + more;
+    }
+
+    /** Up to max digits; their count, or -1 when more follow. */
+    private int run(int max) {
+      int start = pos;
+      while (pos < b.length && b[pos] >= '0' && b[pos] <= '9') {
+        pos++;
+      }
+      return pos - start > max ? -1 : pos - start;
+    }
+
+    private boolean take(char ch) {
+      if (pos < b.length && b[pos] == ch) {
+        pos++;
+        return true;
+      }
+      return false;
+    }
+
+    private void skipWs() {
+      while (pos < b.length) {
+        byte x = b[pos];
+        if (x != ' ' && x != '\t' && x != '\n' && x != '\r') {
+          return;
+        }
+        pos++;
+      }
+    }
+  }
+}
