@@ -668,3 +668,32 @@ def test_accelerator_decides_like_the_spark_rules(spark: Any) -> None:
     assert accepted <= valid  # it never accepts what the rules reject
     assert 0 in accepted
     assert len(accepted & set(range(len(corpus)))) > 20
+
+
+@pytest.mark.spark
+def test_accelerator_pages_agree_with_python(spark: Any) -> None:
+    """The page the JVM accelerator derives is ``normalize_page`` of the event's URL."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from loglake_core.spark import accel, rules
+    from loglake_core.validate import DEFAULT_VALIDATION_CONFIG
+
+    name = accel.register(
+        spark, accel.contract_json(DEFAULT_VALIDATION_CONFIG, rules.FAST_PATH_MAX_BYTES)
+    )
+    assert name is not None, "the accelerator is not on Spark's classpath: `loglake jars fetch`"
+    urls = collect(st.one_of(page_urls, st.text(st.sampled_from("/aA0f9-?#:. \t"))), N_PAGES)
+    urls += ["0\r#", "/cart \t?x=1", " /a/1\n#top", "\t?only", "", "//", "HTTP://X/Y/1F2E3D4C"]
+    event = {"event_id": "e", "event_time": "2024-06-01T11:00:00Z", "event_type": "log"}
+    raws = [
+        dumps({**event, "service": "s", "page_url": u}, ascii_only=False, spaced=False)
+        for u in urls
+    ]
+    df = spark.createDataFrame([(i, r) for i, r in enumerate(raws)], "i long, value binary")
+    now = F.lit(_micros(NOW)).cast("long")
+    rows = df.select("i", F.call_function(name, "value", now).alias("a")).collect()
+    got = {r.i: r.a.page for r in rows if r.a is not None}
+    bad = [(urls[i], normalize_page(urls[i]), page) for i, page in got.items()]
+    bad = [b for b in bad if b[1] != b[2]]
+    assert not bad, f"{len(bad)} disagreements, first: {bad[:5]}"
+    assert len(got) > len(urls) * 0.9  # the URLs really went through the accelerator

@@ -1,11 +1,12 @@
 """The JVM accelerator of the Spark validator: the common, valid event in one pass.
 
 ``jvm/AcceptFlatEvent.java`` reads a message's bytes once and returns the typed event
-fields when the message is a flat, strict JSON object of known fields that passes every
-rule, and null otherwise. It never rejects: a null row goes through the Spark expression
-validator (``loglake_core.spark.rules``), which decides and words every rejection. Its
-rules are not written in Java: :func:`contract_json` hands it ``EVENT_FIELDS`` and the
-validator settings, so the contract stays defined once.
+fields and the normalised page when the message is a flat, strict JSON object of known
+fields that passes every rule, and null otherwise. It never rejects: a null row goes
+through the Spark expression validator (``loglake_core.spark.rules``), which decides and
+words every rejection. Its rules are not written in Java: :func:`contract_json` hands it
+``EVENT_FIELDS``, the validator settings and the page patterns, so the contract stays
+defined once.
 
 The jar is built from the source shipped in this package (``javac`` against pyspark's own
 jars) by ``loglake jars fetch``, named after the source's digest so that a changed source
@@ -29,6 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from loglake_core import pages
 from loglake_core.errors import ConfigError
 from loglake_core.schema import EVENT_FIELDS
 from loglake_core.spark.pages import java_full_match
@@ -121,21 +123,31 @@ def contract_json(config: ValidationConfig, max_bytes: int) -> str:
             "naive_as_utc": config.naive_timestamps_as_utc,
             "min_event_micros": MIN_EVENT_MICROS,
             "max_future_skew_micros": config.max_future_skew_seconds * MICROS_PER_SECOND,
+            "pages": {
+                "query_fragment": pages.QUERY_FRAGMENT_PATTERN,
+                "trim_chars": pages.TRIM_CHARS,
+                "authority": pages.AUTHORITY_PATTERN,
+                "id_segment": pages.ID_SEGMENT_PATTERN,
+                "placeholder": pages.ID_PLACEHOLDER,
+            },
         },
         sort_keys=True,
     )
 
 
 def result_schema() -> StructType:
-    """What the Java class returns: the event fields, ``event_time`` as microseconds."""
-    from pyspark.sql.types import LongType, StructField, StructType
+    """What the Java class returns: the event fields (``event_time`` in microseconds), page."""
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     from loglake_core.spark.schema import spark_type
 
     return StructType(
         [
-            StructField(f.name, LongType() if f.type == "timestamp" else spark_type(f.type))
-            for f in EVENT_FIELDS
+            *(
+                StructField(f.name, LongType() if f.type == "timestamp" else spark_type(f.type))
+                for f in EVENT_FIELDS
+            ),
+            StructField("page", StringType()),
         ]
     )
 

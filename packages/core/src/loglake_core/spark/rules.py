@@ -799,7 +799,9 @@ def _build_plan(
         *columns[:1],
         F.timestamp_micros(micros).alias("event_time"),
         *columns[1:],
-        normalize_page_col(values["page_url"]).alias("page"),
+        F.when(_c("acc").isNotNull(), _c("acc")["page"])
+        .otherwise(normalize_page_col(values["page_url"]))
+        .alias("page"),
         F.when(F.size(rescued) > 0, F.to_json(rescued)).alias("_rescued"),
         F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY)).cast("int")).alias(
             "event_date"

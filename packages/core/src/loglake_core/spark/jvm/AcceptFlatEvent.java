@@ -27,8 +27,9 @@ import org.apache.spark.sql.api.java.UDF2;
  *
  * <p>The rules are not written here: the constructor takes the contract as JSON, built by
  * loglake_core.spark.accel from loglake_core.schema.EVENT_FIELDS and the validator settings.
- * The result is a struct of the event fields in contract order; event_time is a long of
- * microseconds and an absent field is null.
+ * The result is a struct of the event fields in contract order (event_time a long of
+ * microseconds, an absent field null) and then page, page_url normalised by the steps and
+ * patterns of loglake_core.pages, also handed over in the contract.
  */
 public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
   private static final long serialVersionUID = 1L;
@@ -63,11 +64,66 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     if (message.length == 0 || message.length > c.maxBytes) {
       return null;
     }
-    Object[] values = new Object[c.fields.length];
+    Object[] values = new Object[c.fields.length + 1];
     if (!new Scanner(message, c).object(values)) {
       return null;
     }
-    return accepts(c, values, nowMicros) ? RowFactory.create(values) : null;
+    if (!accepts(c, values, nowMicros)) {
+      return null;
+    }
+    if (c.pageUrlIndex >= 0 && values[c.pageUrlIndex] != null) {
+      values[c.fields.length] = c.pages.normalize((String) values[c.pageUrlIndex]);
+    }
+    return RowFactory.create(values);
+  }
+
+  /** loglake_core.pages.normalize_page, with its patterns. */
+  static final class PageRules {
+    final Pattern queryFragment;
+    final String trimChars;
+    final Pattern authority;
+    final Pattern idSegment;
+    final String placeholder;
+
+    PageRules(JsonNode node) {
+      queryFragment = Pattern.compile(node.get("query_fragment").asText());
+      trimChars = node.get("trim_chars").asText();
+      authority = Pattern.compile(node.get("authority").asText());
+      idSegment = Pattern.compile(node.get("id_segment").asText());
+      placeholder = node.get("placeholder").asText();
+    }
+
+    String normalize(String url) {
+      String text = queryFragment.matcher(url).replaceFirst("");
+      int start = 0;
+      int end = text.length();
+      while (start < end && trimChars.indexOf(text.charAt(start)) >= 0) {
+        start++;
+      }
+      while (end > start && trimChars.indexOf(text.charAt(end - 1)) >= 0) {
+        end--;
+      }
+      text = authority.matcher(text.substring(start, end)).replaceFirst("");
+      char[] chars = text.toCharArray();
+      for (int i = 0; i < chars.length; i++) {
+        if (chars[i] >= 'A' && chars[i] <= 'Z') {
+          chars[i] = (char) (chars[i] + ('a' - 'A'));
+        }
+      }
+      text = new String(chars);
+      StringBuilder out = new StringBuilder(text.length() + 8);
+      int from = 0;
+      while (from <= text.length()) {
+        int slash = text.indexOf('/', from);
+        int stop = slash < 0 ? text.length() : slash;
+        if (stop > from) {
+          String segment = text.substring(from, stop);
+          out.append('/').append(idSegment.matcher(segment).matches() ? placeholder : segment);
+        }
+        from = stop + 1;
+      }
+      return out.length() == 0 ? "/" : out.toString();
+    }
   }
 
   private static boolean accepts(Contract c, Object[] values, long nowMicros) {
@@ -286,6 +342,8 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     final long minEventMicros;
     final long maxFutureSkewMicros;
     final int eventTypeIndex;
+    final int pageUrlIndex;
+    final PageRules pages;
 
     Contract(String json) {
       JsonNode root;
@@ -297,13 +355,18 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       JsonNode list = root.get("fields");
       fields = new FieldRule[list.size()];
       int typeIndex = -1;
+      int urlIndex = -1;
       for (int i = 0; i < fields.length; i++) {
         fields[i] = new FieldRule(list.get(i));
         if (fields[i].name.equals("event_type")) {
           typeIndex = i;
+        } else if (fields[i].name.equals("page_url")) {
+          urlIndex = i;
         }
       }
       eventTypeIndex = typeIndex;
+      pageUrlIndex = urlIndex;
+      pages = new PageRules(root.get("pages"));
       maxBytes = root.get("max_bytes").asInt();
       naiveAsUtc = root.get("naive_as_utc").asBoolean();
       minEventMicros = root.get("min_event_micros").asLong();
@@ -323,7 +386,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     }
 
     boolean object(Object[] values) {
-      boolean[] seen = new boolean[values.length];
+      boolean[] seen = new boolean[c.fields.length];
       skipWs();
       if (!take('{')) {
         return false;
