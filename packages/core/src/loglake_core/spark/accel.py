@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,15 +45,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLASS_NAME: Final = "dev.loglake.accel.AcceptFlatEvent"
-SOURCE: Final = Path(__file__).parent / "jvm" / "AcceptFlatEvent.java"
+#: The Java source, a package resource (also inside a zipped wheel given to --py-files).
+SOURCE: Final = resources.files("loglake_core.spark").joinpath("jvm", "AcceptFlatEvent.java")
 #: Sub-folder of the jars folder that holds the accelerator's jar.
 JAR_FOLDER: Final = "loglake"
 _REGISTERED: dict[tuple[str, str], str | None] = {}
 
 
 def source_digest() -> str:
-    """First 12 hex digits of the SHA-256 of the Java source."""
-    return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    """First 12 hex digits of the SHA-256 of the Java source (``none`` when it is absent)."""
+    try:
+        return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "none"
 
 
 def jar_path(jars_dir: Path) -> Path:
@@ -79,9 +84,12 @@ def build_jar(jars_dir: Path) -> Path:
         )
     classpath = str(Path(pyspark.__file__).parent / "jars" / "*")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="loglake-accel-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="loglake-accel-") as tmp,
+        resources.as_file(SOURCE) as source,
+    ):
         out = Path(tmp) / "classes"
-        cmd = [javac, "--release", "17", "-nowarn", "-cp", classpath, "-d", str(out), str(SOURCE)]
+        cmd = [javac, "--release", "17", "-nowarn", "-cp", classpath, "-d", str(out), str(source)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             output = (done.stdout + done.stderr)[-3000:]
