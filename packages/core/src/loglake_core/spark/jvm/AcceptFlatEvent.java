@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
@@ -450,7 +450,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       if (!take('{')) {
         return null;
       }
-      Map<String, String> map = new HashMap<>();
+      Map<String, String> map = new LinkedHashMap<>(); // in message order, like from_json
       skipWs();
       if (take('}')) {
         return map;
