@@ -697,3 +697,20 @@ def test_accelerator_pages_agree_with_python(spark: Any) -> None:
     bad = [b for b in bad if b[1] != b[2]]
     assert not bad, f"{len(bad)} disagreements, first: {bad[:5]}"
     assert len(got) > len(urls) * 0.9  # the URLs really went through the accelerator
+
+
+@pytest.mark.spark
+def test_accelerator_is_registered_in_every_session(spark: Any) -> None:
+    """A second session of the same application gets the accelerator too."""
+    from loglake_core.spark import accel, rules
+    from loglake_core.validate import DEFAULT_VALIDATION_CONFIG
+
+    contract = accel.contract_json(DEFAULT_VALIDATION_CONFIG, rules.FAST_PATH_MAX_BYTES)
+    name = accel.register(spark, contract)
+    other = spark.newSession()
+    assert not other._jsparkSession.catalog().functionExists(name)
+    assert accel.register(other, contract) == name
+    assert other._jsparkSession.catalog().functionExists(name)
+    df = other.createDataFrame([(b'{"event_id": 1}',)], "value binary")
+    row = rules.validate_values(df).select("reason_code", "reason_field").first()
+    assert (row.reason_code, row.reason_field) == ("wrong_type", "event_id")

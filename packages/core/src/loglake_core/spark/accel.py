@@ -164,16 +164,18 @@ def register(spark: SparkSession, contract: str) -> str | None:
     """Register the accelerator for ``contract``; its SQL function name, or ``None``.
 
     ``None`` when the class is not on the JVM's classpath (the validator then runs
-    without it). Registered once per Spark application and contract.
+    without it; said once per Spark application). Registered once per session and contract.
     """
     name = "loglake_accept_" + hashlib.sha256(contract.encode()).hexdigest()[:12]
     key = (spark.sparkContext.applicationId, name)
-    if key in _REGISTERED:
-        return _REGISTERED[key]
+    if key in _REGISTERED and _REGISTERED[key] is None:
+        return None
     from py4j.protocol import Py4JError
 
     jvm: Any = spark.sparkContext._jvm
     jsession: Any = spark._jsparkSession
+    if key in _REGISTERED and jsession.catalog().functionExists(name):
+        return name
     try:
         udf = jvm.dev.loglake.accel.AcceptFlatEvent(contract)
         jtype = jsession.parseDataType(result_schema().json())
