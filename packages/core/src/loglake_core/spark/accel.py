@@ -49,7 +49,8 @@ CLASS_NAME: Final = "dev.loglake.accel.AcceptFlatEvent"
 SOURCE: Final = resources.files("loglake_core.spark").joinpath("jvm", "AcceptFlatEvent.java")
 #: Sub-folder of the jars folder that holds the accelerator's jar.
 JAR_FOLDER: Final = "loglake"
-_REGISTERED: dict[tuple[str, str], str | None] = {}
+#: Spark applications whose JVM lacks the class (said once, then not tried again).
+_MISSING: set[str] = set()
 
 
 def source_digest() -> str:
@@ -167,14 +168,14 @@ def register(spark: SparkSession, contract: str) -> str | None:
     without it; said once per Spark application). Registered once per session and contract.
     """
     name = "loglake_accept_" + hashlib.sha256(contract.encode()).hexdigest()[:12]
-    key = (spark.sparkContext.applicationId, name)
-    if key in _REGISTERED and _REGISTERED[key] is None:
+    app = spark.sparkContext.applicationId
+    if app in _MISSING:
         return None
     from py4j.protocol import Py4JError
 
     jvm: Any = spark.sparkContext._jvm
     jsession: Any = spark._jsparkSession
-    if key in _REGISTERED and jsession.catalog().functionExists(name):
+    if jsession.catalog().functionExists(name):
         return name
     try:
         udf = jvm.dev.loglake.accel.AcceptFlatEvent(contract)
@@ -188,7 +189,6 @@ def register(spark: SparkSession, contract: str) -> str | None:
             CLASS_NAME,
             str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
         )
-        _REGISTERED[key] = None
+        _MISSING.add(app)
         return None
-    _REGISTERED[key] = name
     return name
