@@ -6,9 +6,10 @@ every write that already committed for that batch id, so each Kafka record lands
 exactly once in raw or in quarantine, and the reconciliation row is written once.
 
 The batch is computed once (a local checkpoint, memory and disk) so the de-dup operator
-upstream runs once per batch and later steps plan over plain rows, and is repartitioned
-by ``event_date`` so a batch writes one file per date touched, split only above the
-target file size.
+upstream runs once per batch and later steps plan over plain rows. Its valid rows are
+repartitioned so that each date is written by one task (a batch writes one file per date
+touched, split only above the target file size) and the dates are balanced over the
+tasks (``loglake_ingest.spread``).
 
 Example:
     >>> writer = BatchWriter(spark, config)  # doctest: +SKIP
@@ -17,18 +18,20 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from loglake_ingest.materialize import materialize, release
 from loglake_ingest.reconcile import BatchCounts
 from loglake_ingest.source import Offsets, batch_offsets, records_in_range
+from loglake_ingest.spread import date_bins, partition_keys
 from loglake_ingest.tables import QUARANTINE_PARTITION, RAW_PARTITION, batches_schema
 
 if TYPE_CHECKING:
@@ -151,14 +154,14 @@ class BatchWriter:
         )
         batch = steps.run("compute", materialize, batch_df)
         try:
-            counts = steps.run("count", self._count, batch, batch_id, start, end)
+            counts, per_date = steps.run("count", self._count, batch, batch_id, start, end)
             counts.check()
             if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
                 return
             writes = [
                 write
                 for write, rows in (
-                    (self._write_raw, counts.valid_written),
+                    (functools.partial(self._write_raw, per_date=per_date), counts.valid_written),
                     (self._write_quarantine, counts.quarantined),
                 )
                 if rows
@@ -185,28 +188,36 @@ class BatchWriter:
         )
 
     # ------------------------------------------------------------------ steps
-    def _count(self, batch: DataFrame, batch_id: int, start: Offsets, end: Offsets) -> BatchCounts:
+    def _count(
+        self, batch: DataFrame, batch_id: int, start: Offsets, end: Offsets
+    ) -> tuple[BatchCounts, dict[date, int]]:
+        """The batch's counts, and its valid rows per event date (for spreading the write)."""
         from pyspark.sql import functions as sf
 
         valid = sf.col("reason_code").isNull()
-        row = batch.agg(
-            sf.count(sf.when(valid, 1)).alias("valid"),
-            sf.count(sf.when(~valid, 1)).alias("invalid"),
-            sf.max(sf.when(valid, sf.col("event_time"))).alias("max_event_time"),
-            sf.array_sort(sf.collect_set(sf.when(valid, sf.col("event_date")))).alias("dates"),
-        ).first()
-        assert row is not None  # an aggregate without grouping always returns one row
-        valid_n, invalid_n = int(row["valid"]), int(row["invalid"])
+        groups = (
+            batch.groupBy(valid.alias("valid"), sf.when(valid, sf.col("event_date")).alias("day"))
+            .agg(
+                sf.count(sf.lit(1)).alias("rows"),
+                sf.max(sf.when(valid, sf.col("event_time"))).alias("max_event_time"),
+            )
+            .collect()
+        )
+        per_date = {g["day"]: int(g["rows"]) for g in groups if g["valid"]}
+        valid_n = sum(per_date.values())
+        invalid_n = sum(int(g["rows"]) for g in groups if not g["valid"])
+        latest = [g["max_event_time"] for g in groups if g["max_event_time"] is not None]
         offsets_known = bool(end)
-        return BatchCounts(
+        counts = BatchCounts(
             batch_id=batch_id,
             records_read=records_in_range(start, end) if offsets_known else valid_n + invalid_n,
             valid_written=valid_n,
             quarantined=invalid_n,
-            max_event_time=_utc(row["max_event_time"]),
-            event_dates=tuple(row["dates"] or ()),
+            max_event_time=_utc(max(latest)) if latest else None,
+            event_dates=tuple(sorted(per_date)),
             offsets_known=offsets_known,
         )
+        return counts, per_date
 
     def _append(self, df: DataFrame, path: str, batch_id: int) -> None:
         (
@@ -218,11 +229,20 @@ class BatchWriter:
             .save(path)
         )
 
-    def _write_raw(self, batch: DataFrame, batch_id: int) -> None:
+    def _write_raw(self, batch: DataFrame, batch_id: int, per_date: dict[date, int]) -> None:
+        """Append the valid rows, each date from one task, the dates balanced over tasks."""
+        from pyspark.sql import functions as sf
+
         from loglake_ingest.rows import raw_rows
 
+        bins = date_bins(per_date, self.spark.sparkContext.defaultParallelism)
+        keys = partition_keys(max(bins.values(), default=0) + 1)
+        task_of_date = sf.create_map(
+            *(v for day, b in sorted(bins.items()) for v in (sf.lit(day), sf.lit(keys[b])))
+        )
         rows = raw_rows(batch.filter("reason_code IS NULL"))
-        self._append(rows.repartition(RAW_PARTITION), self.layout.raw_events, batch_id)
+        spread = rows.repartition(len(keys), task_of_date[sf.col(RAW_PARTITION)])
+        self._append(spread, self.layout.raw_events, batch_id)
 
     def _write_quarantine(self, batch: DataFrame, batch_id: int) -> None:
         from loglake_ingest.rows import quarantine_rows

@@ -45,11 +45,12 @@ def dedup_key() -> Column:
     return sf.when(sf.col("reason_code").isNull(), sf.col("event_id")).otherwise(coords)
 
 
-def dedup_time(window_seconds: int) -> Column:
-    """Event time clamped into ``[now - window, now]`` (``now`` is the batch time)."""
+def dedup_time(window_seconds: int, now: Column | None = None) -> Column:
+    """Event time clamped into ``[now - window, now]`` (``now``: the batch time)."""
     from pyspark.sql import functions as sf
 
-    now = sf.current_timestamp()
+    if now is None:
+        now = sf.current_timestamp()
     oldest = now - sf.make_interval(secs=sf.lit(window_seconds))
     event_time = sf.when(sf.col("reason_code").isNull(), sf.col("event_time"))
     return sf.greatest(sf.least(event_time, now), oldest)
@@ -87,13 +88,15 @@ def prepare_stream(
     """
     from pyspark.sql import functions as sf
 
+    from loglake_core.spark.accel import batch_now
+
     validated = validator(source)
     keyed = validated.select(
         *(c for c in validated.columns if c != "value"),
         # only quarantine keeps the message bytes: the shuffle and state carry less
         sf.when(sf.col("reason_code").isNotNull(), sf.col("value")).alias("value"),
         dedup_key().alias(DEDUP_KEY),
-        dedup_time(window_seconds).alias(DEDUP_TIME),
+        dedup_time(window_seconds, batch_now(source.sparkSession)).alias(DEDUP_TIME),
     )
     return (
         observe_input(keyed)

@@ -24,6 +24,36 @@ logger = logging.getLogger(__name__)
 RAW_PARTITION: Final = "event_date"
 QUARANTINE_PARTITION: Final = "ingest_date"
 
+#: Table property naming the columns Delta keeps min/max statistics for (data skipping).
+STATS_PROPERTY: Final = "delta.dataSkippingStatsColumns"
+#: raw/events keeps statistics on the columns queries filter on. Free text and random ids
+#: (message, user_agent, page_url, event_id, session_id, user_id) skip no file, and their
+#: statistics were 7 % of ingest's task time (every value compared as it is written).
+RAW_STATS_COLUMNS: Final = (
+    "event_time",
+    "event_type",
+    "service",
+    "page",
+    "status_code",
+    "level",
+    "tti_ms",
+    "country",
+    "app_version",
+    "ingest_time",
+    "kafka_partition",
+    "kafka_offset",
+)
+#: raw/quarantine: the Kafka coordinates, the reason and when (not the message bytes).
+QUARANTINE_STATS_COLUMNS: Final = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "kafka_timestamp",
+    "reason_code",
+    "validator_version",
+    "ingest_time",
+)
+
 
 def raw_events_schema() -> StructType:
     """Schema of raw/events (the contract's event fields, then the ingest fields)."""
@@ -85,7 +115,14 @@ def replays_path(layout: LakeLayout) -> str:
     return layout.path("raw", "_quarantine_replays")
 
 
-def _create(spark: SparkSession, path: str, schema: StructType, partition: str | None) -> None:
+def _create(
+    spark: SparkSession,
+    path: str,
+    schema: StructType,
+    partition: str | None,
+    stats_columns: tuple[str, ...] = (),
+) -> None:
+    """Create the table unless it exists (an existing table keeps its properties)."""
     from delta.tables import DeltaTable
 
     # Delta compares the LOCATION with the Hadoop-qualified path: file:/x, not file:///x.
@@ -93,13 +130,21 @@ def _create(spark: SparkSession, path: str, schema: StructType, partition: str |
     builder = DeltaTable.createIfNotExists(spark).location(location).addColumns(schema)
     if partition:
         builder = builder.partitionedBy(partition)
+    if stats_columns:
+        builder = builder.property(STATS_PROPERTY, ",".join(stats_columns))
     builder.execute()
 
 
 def ensure_tables(spark: SparkSession, layout: LakeLayout) -> None:
     """Create the ingest tables that do not exist yet (idempotent)."""
-    _create(spark, layout.raw_events, raw_events_schema(), RAW_PARTITION)
-    _create(spark, layout.raw_quarantine, quarantine_schema(), QUARANTINE_PARTITION)
+    _create(spark, layout.raw_events, raw_events_schema(), RAW_PARTITION, RAW_STATS_COLUMNS)
+    _create(
+        spark,
+        layout.raw_quarantine,
+        quarantine_schema(),
+        QUARANTINE_PARTITION,
+        QUARANTINE_STATS_COLUMNS,
+    )
     _create(spark, layout.ingest_batches, batches_schema(), None)
     logger.info("ingest tables ready under %s", layout.base)
 

@@ -84,7 +84,9 @@ _SHOW_CHARS: Final = 60
 _MS_CLAMP: Final = 10**15
 _MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
 _MAX_PLANS: Final = 16
-_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool, str | None], _Plan] = {}
+_PLANS: dict[
+    tuple[str, str, ValidationConfig, str | None, bool, str | None, str | None], _Plan
+] = {}
 #: Every event field read as text (a JSON string yields its value, anything else its JSON).
 _STRINGS_SCHEMA: Final = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
 #: Each event field as the fast path reads it: strings as text, numbers typed, the map as a
@@ -696,16 +698,18 @@ def validate_values(
         else None
     )
     fast_path = fast_path and accel_name is None
+    # "now" without a per-batch literal in the generated code (see accel.batch_now)
+    clock = accel.register_clock(df.sparkSession) if accel_name is not None else None
     if now_col is not None and not isinstance(now_col, str):
         return _build_plan(value_col, config, now_col, fast_path, accel_name).apply(df)
     # Building the columns costs hundreds of Py4J calls; a plan is reusable (unresolved
     # columns), so one is kept per Spark application and settings (once per micro-batch
     # would be wasted time).
     app = df.sparkSession.sparkContext.applicationId
-    key = (app, value_col, config, now_col, fast_path, accel_name)
+    key = (app, value_col, config, now_col, fast_path, accel_name, clock)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _build_plan(value_col, config, now_col, fast_path, accel_name)
+        plan = _build_plan(value_col, config, now_col, fast_path, accel_name, clock)
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = plan
@@ -718,6 +722,7 @@ def _build_plan(
     now_col: Column | str | None,
     fast_path: bool,
     accel_name: str | None = None,
+    clock: str | None = None,
 ) -> _Plan:
     """Build every column of ``validate_values`` (see there).
 
@@ -726,7 +731,7 @@ def _build_plan(
     """
     if isinstance(now_col, str):
         now_col = F.col(now_col)
-    now_micros = F.unix_micros(now_col if now_col is not None else F.current_timestamp())
+    now_micros = F.unix_micros(now_col if now_col is not None else accel.now_column(clock))
     raw = F.col(value_col).cast("binary")
     accepted = (
         F.call_function(accel_name, raw, now_micros)
