@@ -714,3 +714,21 @@ def test_accelerator_is_registered_in_every_session(spark: Any) -> None:
     df = other.createDataFrame([(b'{"event_id": 1}',)], "value binary")
     row = rules.validate_values(df).select("reason_code", "reason_field").first()
     assert (row.reason_code, row.reason_field) == ("wrong_type", "event_id")
+
+
+def test_batch_now_is_current_timestamp_kept_out_of_generated_code(spark: Any) -> None:
+    """``batch_now`` gives the query's current timestamp, through the clock function.
+
+    The function must survive optimisation (not be folded into a literal), or the
+    generated code would change with every micro-batch again.
+    """
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from loglake_core.spark import accel
+
+    now = accel.batch_now(spark)
+    rows = spark.range(3).select((now == F.current_timestamp()).alias("same")).collect()
+    assert [r.same for r in rows] == [True, True, True]
+    plan = spark.range(1).select(now.alias("t"))._jdf.queryExecution().executedPlan().toString()
+    assert accel.CLOCK_FUNCTION in plan
+    assert accel.now_column(None)._jc.toString() == F.current_timestamp()._jc.toString()
