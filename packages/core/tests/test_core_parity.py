@@ -716,19 +716,39 @@ def test_accelerator_is_registered_in_every_session(spark: Any) -> None:
     assert (row.reason_code, row.reason_field) == ("wrong_type", "event_id")
 
 
-def test_batch_now_is_current_timestamp_kept_out_of_generated_code(spark: Any) -> None:
-    """``batch_now`` gives the query's current timestamp, through the clock function.
+def test_batch_now_is_the_query_time_and_keeps_stream_code_the_same(spark: Any) -> None:
+    """``batch_now`` is ``current_timestamp()`` (in a stream: each micro-batch's time).
 
-    The function must survive optimisation (not be folded into a literal), or the
-    generated code would change with every micro-batch again.
+    A stream's micro-batches must reuse the generated classes: if the time reached the
+    code as a literal, every batch would compile new ones (Spark counts compilations).
     """
+    import time
+
     from pyspark.sql import functions as F  # noqa: N812
 
-    from loglake_core.spark import accel
+    from loglake_core.spark.clock import batch_now
 
-    now = accel.batch_now(spark)
-    rows = spark.range(3).select((now == F.current_timestamp()).alias("same")).collect()
+    rows = spark.range(3).select((batch_now() == F.current_timestamp()).alias("same")).collect()
     assert [r.same for r in rows] == [True, True, True]
-    plan = spark.range(1).select(now.alias("t"))._jdf.queryExecution().executedPlan().toString()
-    assert accel.CLOCK_FUNCTION in plan
-    assert accel.now_column(None)._jc.toString() == F.current_timestamp()._jc.toString()
+
+    compilations = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics
+    seen: list[tuple[int, set[Any]]] = []
+
+    def record(batch: Any, batch_id: int) -> None:
+        times = {r.now for r in batch.collect()}
+        seen.append((compilations.METRIC_COMPILATION_TIME().getCount(), times))
+
+    source = spark.readStream.format("rate-micro-batch").option("rowsPerBatch", 4).load()
+    now = batch_now()
+    out = source.select(now.alias("now"), (F.col("value") + F.unix_micros(now)).alias("v"))
+    query = out.writeStream.foreachBatch(record).trigger(processingTime="200 milliseconds").start()
+    try:
+        deadline = time.monotonic() + 120
+        while len(seen) < 4 and time.monotonic() < deadline and query.isActive:
+            time.sleep(0.1)
+    finally:
+        query.stop()
+    assert len(seen) >= 4, query.exception()
+    assert all(len(times) == 1 for _, times in seen)  # one time per micro-batch
+    assert len({next(iter(times)) for _, times in seen}) == len(seen)  # a new one each batch
+    assert seen[-1][0] == seen[1][0], [count for count, _ in seen]  # no new classes

@@ -31,6 +31,7 @@ Validator = Callable[["DataFrame"], "DataFrame"]
 
 DEDUP_KEY: Final = "_dedup_key"
 DEDUP_TIME: Final = "_dedup_time"
+_NOW: Final = "_batch_now"
 #: Name of the observed metrics of rows entering the de-dup (see ``listener``).
 OBSERVED_INPUT: Final = "ingest_input"
 
@@ -88,15 +89,16 @@ def prepare_stream(
     """
     from pyspark.sql import functions as sf
 
-    from loglake_core.spark.accel import batch_now
+    from loglake_core.spark.clock import batch_now
 
-    validated = validator(source)
+    # the batch time once per row, in a projection of its own (the clamp reads it twice)
+    validated = validator(source).withColumn(_NOW, batch_now())
     keyed = validated.select(
-        *(c for c in validated.columns if c != "value"),
+        *(c for c in validated.columns if c not in ("value", _NOW)),
         # only quarantine keeps the message bytes: the shuffle and state carry less
         sf.when(sf.col("reason_code").isNotNull(), sf.col("value")).alias("value"),
         dedup_key().alias(DEDUP_KEY),
-        dedup_time(window_seconds, batch_now(source.sparkSession)).alias(DEDUP_TIME),
+        dedup_time(window_seconds, sf.col(_NOW)).alias(DEDUP_TIME),
     )
     return (
         observe_input(keyed)

@@ -29,14 +29,14 @@ def _column(df: DataFrame, name: str) -> Column:
     from pyspark.sql import functions as sf
 
     from loglake_core.schema import SCHEMA_VERSION
-    from loglake_core.spark.accel import batch_now
+    from loglake_core.spark.clock import batch_now
 
     if name in KAFKA_SOURCE and KAFKA_SOURCE[name] in df.columns and name not in df.columns:
         return sf.col(KAFKA_SOURCE[name])
     if name == "ingest_time":
-        return batch_now(df.sparkSession)
+        return batch_now()
     if name == "ingest_date":
-        return sf.to_date(batch_now(df.sparkSession))
+        return sf.to_date(batch_now())
     if name == "schema_version":
         return sf.lit(SCHEMA_VERSION)
     if name == "validator_version":

@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -40,7 +39,7 @@ from loglake_core.timeparse import MICROS_PER_SECOND
 from loglake_core.validate import MIN_EVENT_MICROS, ValidationConfig
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, SparkSession
+    from pyspark.sql import SparkSession
     from pyspark.sql.types import StructType
 
 logger = logging.getLogger(__name__)
@@ -50,8 +49,6 @@ CLASS_NAME: Final = "dev.loglake.accel.AcceptFlatEvent"
 SOURCE: Final = resources.files("loglake_core.spark").joinpath("jvm", "AcceptFlatEvent.java")
 #: Sub-folder of the jars folder that holds the accelerator's jar.
 JAR_FOLDER: Final = "loglake"
-#: SQL name of the batch-time function (see :func:`batch_now`).
-CLOCK_FUNCTION: Final = "loglake_batch_micros"
 #: Spark applications whose JVM lacks the class (said once, then not tried again).
 _MISSING: set[str] = set()
 
@@ -171,51 +168,6 @@ def register(spark: SparkSession, contract: str) -> str | None:
     without it; said once per Spark application). Registered once per session and contract.
     """
     name = "loglake_accept_" + hashlib.sha256(contract.encode()).hexdigest()[:12]
-    return _register(
-        spark,
-        name,
-        lambda jvm: jvm.dev.loglake.accel.AcceptFlatEvent(contract),
-        result_schema().json(),
-    )
-
-
-def register_clock(spark: SparkSession) -> str | None:
-    """Register the batch-time function (``AcceptFlatEvent.BatchMicros``); its name, or ``None``."""
-    return _register(
-        spark,
-        CLOCK_FUNCTION,
-        lambda jvm: getattr(jvm.dev.loglake.accel, "AcceptFlatEvent$BatchMicros")(),
-        '"long"',
-    )
-
-
-def batch_now(spark: SparkSession) -> Column:
-    """``current_timestamp()`` (in a stream: the micro-batch's time), with stable generated code.
-
-    Spark turns ``current_timestamp()`` into a literal that its generated code inlines, so
-    each micro-batch compiles new classes and the JVM compiles their hot methods again:
-    a third of the job's CPU went to the JIT compiler. Here the time reaches the code as
-    text (a literal Spark passes by reference) through a function call (never folded), so
-    the code is the same every batch; the value is the same instant. Without the jar this
-    is plain ``current_timestamp()``.
-    """
-    return now_column(register_clock(spark))
-
-
-def now_column(clock: str | None) -> Column:
-    """:func:`batch_now` through the registered ``clock`` function (``None``: plain)."""
-    from pyspark.sql import functions as F  # noqa: N812
-
-    if clock is None:
-        return F.current_timestamp()
-    text = F.unix_micros(F.current_timestamp()).cast("string")
-    return F.timestamp_micros(F.call_function(clock, text))
-
-
-def _register(
-    spark: SparkSession, name: str, make_udf: Callable[[Any], Any], type_json: str
-) -> str | None:
-    """Register a Java UDF of the accelerator's jar under ``name`` unless it exists."""
     app = spark.sparkContext.applicationId
     if app in _MISSING:
         return None
@@ -226,8 +178,9 @@ def _register(
     if jsession.catalog().functionExists(name):
         return name
     try:
-        udf = make_udf(jvm)
-        jsession.udf().register(name, udf, jsession.parseDataType(type_json))
+        udf = jvm.dev.loglake.accel.AcceptFlatEvent(contract)
+        jtype = jsession.parseDataType(result_schema().json())
+        jsession.udf().register(name, udf, jtype)
     except (Py4JError, TypeError) as exc:
         logger.warning(
             "the validator's JVM accelerator (%s) is not on Spark's classpath; validating "

@@ -59,6 +59,7 @@ from loglake_core.jsontext import (
 from loglake_core.reasons import Reason
 from loglake_core.schema import DEFAULT_LEVEL, EVENT_FIELDS, Field
 from loglake_core.spark import accel
+from loglake_core.spark.clock import batch_now
 from loglake_core.spark.pages import java_full_match, normalize_page_col
 from loglake_core.spark.schema import spark_type
 from loglake_core.timeparse import ISO_PATTERN, MICROS_PER_SECOND
@@ -84,9 +85,7 @@ _SHOW_CHARS: Final = 60
 _MS_CLAMP: Final = 10**15
 _MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
 _MAX_PLANS: Final = 16
-_PLANS: dict[
-    tuple[str, str, ValidationConfig, str | None, bool, str | None, str | None], _Plan
-] = {}
+_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool, str | None], _Plan] = {}
 #: Every event field read as text (a JSON string yields its value, anything else its JSON).
 _STRINGS_SCHEMA: Final = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
 #: Each event field as the fast path reads it: strings as text, numbers typed, the map as a
@@ -683,7 +682,7 @@ def validate_values(
         value_col: the column holding the message value.
         config: validator settings (the same object the Python validator takes).
         now_col: a timestamp column (or its name) with "now" for the future-skew rule;
-            default ``current_timestamp()``.
+            default the query's current timestamp (``loglake_core.spark.clock.batch_now``).
         fast_path: let flat, well-formed events skip the VARIANT-based checks (same
             results; off only to compare the two paths). Not used with the accelerator:
             what it declines is mostly not flat, and the smaller plan is cheaper to plan
@@ -698,18 +697,16 @@ def validate_values(
         else None
     )
     fast_path = fast_path and accel_name is None
-    # "now" without a per-batch literal in the generated code (see accel.batch_now)
-    clock = accel.register_clock(df.sparkSession) if accel_name is not None else None
     if now_col is not None and not isinstance(now_col, str):
         return _build_plan(value_col, config, now_col, fast_path, accel_name).apply(df)
     # Building the columns costs hundreds of Py4J calls; a plan is reusable (unresolved
     # columns), so one is kept per Spark application and settings (once per micro-batch
     # would be wasted time).
     app = df.sparkSession.sparkContext.applicationId
-    key = (app, value_col, config, now_col, fast_path, accel_name, clock)
+    key = (app, value_col, config, now_col, fast_path, accel_name)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _build_plan(value_col, config, now_col, fast_path, accel_name, clock)
+        plan = _build_plan(value_col, config, now_col, fast_path, accel_name)
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = plan
@@ -722,7 +719,6 @@ def _build_plan(
     now_col: Column | str | None,
     fast_path: bool,
     accel_name: str | None = None,
-    clock: str | None = None,
 ) -> _Plan:
     """Build every column of ``validate_values`` (see there).
 
@@ -731,14 +727,16 @@ def _build_plan(
     """
     if isinstance(now_col, str):
         now_col = F.col(now_col)
-    now_micros = F.unix_micros(now_col if now_col is not None else accel.now_column(clock))
+    # "now" once per row, in a projection of its own (the rules read it several times)
+    out = _stage(_Plan(), now=F.unix_micros(now_col if now_col is not None else batch_now()))
+    now_micros = _c("now")
     raw = F.col(value_col).cast("binary")
     accepted = (
         F.call_function(accel_name, raw, now_micros)
         if accel_name
         else F.lit(None).cast(accel.result_schema())
     )
-    out = _stage(_Plan(), acc=accepted)
+    out = _stage(out, acc=accepted)
     raw = F.when(_c("acc").isNull(), raw)
     out = _stage(out, bytes=raw, text=raw.cast("string"))
     out = _fast_checks(out, config, fast_path)

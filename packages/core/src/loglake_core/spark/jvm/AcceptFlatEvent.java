@@ -12,7 +12,6 @@ import java.util.Set;
 import java.util.regex.Pattern;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.api.java.UDF2;
 
 /**
@@ -38,45 +37,6 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
   private static final long MICROS_PER_DAY = 86_400L * MICROS_PER_SECOND;
   /** Epoch milliseconds beyond this are certainly ancient or future (declined). */
   private static final long MAX_ABS_MILLIS = 1_000_000_000_000_000L;
-
-  /**
-   * The micro-batch's "now" as a value that Spark's generated code does not contain.
-   *
-   * <p>Spark replaces current_timestamp() by a literal, and its generated code inlines
-   * timestamp and long literals: every micro-batch then compiles new classes, and the JVM
-   * compiles their hot methods again. A string literal is passed by reference instead, and a
-   * function call is not folded away, so "batch time as decimal text, through this function"
-   * keeps the generated code the same from one batch to the next. The value is the text
-   * parsed as a long (the last one is remembered, so each row costs a string comparison).
-   */
-  public static final class BatchMicros implements UDF1<String, Long> {
-    private static final long serialVersionUID = 1L;
-    /** The last text and its value, in one immutable object (safe if threads share this). */
-    private transient Parsed last;
-
-    private static final class Parsed {
-      final String text;
-      final Long value;
-
-      Parsed(String text) {
-        this.text = text;
-        this.value = Long.parseLong(text);
-      }
-    }
-
-    @Override
-    public Long call(String text) {
-      if (text == null) {
-        return null;
-      }
-      Parsed p = last;
-      if (p == null || !p.text.equals(text)) {
-        p = new Parsed(text);
-        last = p;
-      }
-      return p.value;
-    }
-  }
 
   private final String contractJson;
   private transient Contract contract;
