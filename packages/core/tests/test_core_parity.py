@@ -330,6 +330,10 @@ def test_validator_total_on_any_input(raw: bytes) -> None:
 FIXED_MESSAGES: list[bytes] = [
     b'{"event_id":"e","event_time":1717243500000,"event_type":"error","service":"s",'
     b'"big":1e400,"small":-1e400,"list":[1e400]}',
+    # integers beyond 38 digits: Spark keeps them as doubles (or infinities)
+    b'{"event_id":"e","event_time":1717243500000,"event_type":"error","service":"s",'
+    b'"d38":' + b"9" * 38 + b',"d39":' + b"9" * 39 + b',"huge":' + b"9" * 400 + b","
+    b'"neg":[-' + b"9" * 400 + b"]}",
 ]
 
 

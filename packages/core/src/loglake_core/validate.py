@@ -461,11 +461,22 @@ def _parse_float(literal: str) -> float:
     return float(literal)
 
 
-def _strict_json(value: Any) -> Any:
-    """Overflowing numbers (``1e400`` reads as infinity) as the strings Spark writes for them.
+#: Integers of up to 38 digits stay exact in Spark's VARIANT (a DECIMAL(38)).
+_EXACT_INT_LIMIT: Final = 10**38
 
-    JSON has no infinity, so ``_rescued`` stays strict JSON, and says what Spark's does.
+
+def _strict_json(value: Any) -> Any:
+    """Numbers as Spark's VARIANT keeps them, and overflows as the strings Spark writes.
+
+    Spark keeps an integer of up to 38 digits exactly and a longer one as a double, so
+    ``_rescued`` says what Spark's does; JSON has no infinity, so an overflowing number
+    (``1e400``, or a 400-digit integer) is the string Spark writes for it.
     """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _EXACT_INT_LIMIT:
+        try:
+            value = float(value)
+        except OverflowError:
+            return "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, float) and math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, dict):
