@@ -25,8 +25,6 @@ ENV_DRIVER_MEMORY: Final = "LOGLAKE_ETL_DRIVER_MEMORY"
 #: Driver heap of a local run (local[N] runs every task in the driver JVM); ignored on a
 #: cluster, where spark-submit or Glue sized the driver already.
 DEFAULT_DRIVER_MEMORY: Final = "2g"
-#: Java options a local ETL driver adds to core's (the throughput collector).
-BATCH_JAVA_OPTIONS: Final = "-XX:+UseParallelGC"
 #: Most dates one run may process (a backfill of a year is split into several runs).
 MAX_DATES: Final = 366
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -149,8 +147,8 @@ def resolve_dates(*, dates: str | None, start: str | None, end: str | None) -> t
 def local_spark_conf() -> dict[str, str]:
     """Spark settings of a local (non-Glue, non-spark-submit) run: heap and collector.
 
-    The ETL is a batch job, so its driver uses the throughput collector (Parallel GC)
-    instead of the JVM's default G1, which favours short pauses: 4 to 12 s less on
+    The driver uses core's Java options, which choose the throughput collector (Parallel
+    GC) instead of the JVM's default G1, which favours short pauses: 4 to 12 s less on
     10 M events on 2 cores (docs/benchmarks.md).
 
     Example:
@@ -164,5 +162,5 @@ def local_spark_conf() -> dict[str, str]:
     java = LOCAL_CONF["spark.driver.extraJavaOptions"]
     return {
         "spark.driver.memory": os.environ.get(ENV_DRIVER_MEMORY) or DEFAULT_DRIVER_MEMORY,
-        "spark.driver.extraJavaOptions": f"{java} {BATCH_JAVA_OPTIONS}",
+        "spark.driver.extraJavaOptions": java,
     }
