@@ -720,6 +720,7 @@ def test_accelerator_is_registered_in_every_session(spark: Any) -> None:
     assert (row.reason_code, row.reason_field) == ("wrong_type", "event_id")
 
 
+@pytest.mark.spark
 def test_batch_now_is_the_query_time_and_keeps_stream_code_the_same(spark: Any) -> None:
     """``batch_now`` is ``current_timestamp()`` (in a stream: each micro-batch's time).
 
