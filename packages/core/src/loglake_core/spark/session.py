@@ -48,7 +48,7 @@ LOCAL_CONF: Final[Mapping[str, str]] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
-    # the throughput collector: on two cores G1's concurrent work cost the ingest job 19 of
+    # the throughput collector: on two cores G1's collector threads cost the ingest job 20 of
     # 240 CPU-s over a 3 M-event drain, ParallelGC 6 (113 s instead of 131 s). A local
     # driver runs every task, so this is the executors' collector too.
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:+UseParallelGC",
