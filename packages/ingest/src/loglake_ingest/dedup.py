@@ -46,12 +46,10 @@ def dedup_key() -> Column:
     return sf.when(sf.col("reason_code").isNull(), sf.col("event_id")).otherwise(coords)
 
 
-def dedup_time(window_seconds: int, now: Column | None = None) -> Column:
+def dedup_time(window_seconds: int, now: Column) -> Column:
     """Event time clamped into ``[now - window, now]`` (``now``: the batch time)."""
     from pyspark.sql import functions as sf
 
-    if now is None:
-        now = sf.current_timestamp()
     oldest = now - sf.make_interval(secs=sf.lit(window_seconds))
     event_time = sf.when(sf.col("reason_code").isNull(), sf.col("event_time"))
     return sf.greatest(sf.least(event_time, now), oldest)
