@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,11 +51,12 @@ DemoRunner = Callable[..., DemoRun]
 
 
 @pytest.fixture
-def demo_runner(local_stack: StackState, tmp_path: Path) -> DemoRunner:
+def demo_runner(local_stack: StackState, tmp_path: Path) -> Iterator[DemoRunner]:
     """Run ``loglake demo`` on a lake under ``tmp_path``: ``runner(*args, env=, on_start=)``.
 
     Returns the finished run; ``on_start(popen, state_dir)`` is called while the demo
-    runs (fault injection), before the run is awaited.
+    runs (fault injection), before the run is awaited. Afterwards the demo's topic and
+    control table are deleted (a user's demo keeps them for its next run).
     """
     import time
 
@@ -99,7 +100,20 @@ def demo_runner(local_stack: StackState, tmp_path: Path) -> DemoRunner:
             seconds=time.monotonic() - t0,
         )
 
-    return run
+    yield run
+    _drop_demo_resources(local_stack, workdir)
+
+
+def _drop_demo_resources(local_stack: StackState, workdir: Path) -> None:
+    """Delete the Kafka topics and control tables named in the demos' bookkeeping."""
+    from loglake_tools.demo import resources
+    from loglake_tools.demo.config import BOOKKEEPING_FILE, Bookkeeping
+
+    for path in sorted(workdir.glob(f"lakes/*/{BOOKKEEPING_FILE}")):
+        book = Bookkeeping.open(path.parent)
+        resources.delete_topic_quietly(local_stack.kafka_bootstrap, book.topic)
+        with contextlib.suppress(Exception):  # cleanup only: moto may be gone at the end
+            resources.delete_control_table(book.control_table, local_stack.aws_endpoint)
 
 
 def _stop(proc: subprocess.Popen[str], state_dir: Path) -> None:
