@@ -142,3 +142,16 @@ def test_mark_dates_dirty_only_touches_run_dates(store):
     assert store.mark_dates_dirty("j", [D1], "again") == []
     assert store.mark_dates_dirty("j", [d4], "backfill", force=True) == [d4]
     assert [i.day for i in store.list_dates("j")] == [D1, D2, D3, d4]
+
+
+def test_aws_without_a_region_is_a_config_error_that_says_what_to_set(monkeypatch, tmp_path):
+    from loglake_core.control_store import default_client
+    from loglake_core.errors import ConfigError
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "LOGLAKE_AWS_ENDPOINT", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    with pytest.raises(ConfigError, match="no AWS region is set: set AWS_REGION"):
+        default_client()
+    # a local endpoint needs no region of the user's
+    assert default_client("http://127.0.0.1:1").meta.region_name == "us-east-1"

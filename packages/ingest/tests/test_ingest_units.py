@@ -181,6 +181,35 @@ def test_cli_user_mistakes_exit_2_with_one_line(capsys, monkeypatch):
     assert "'tomorrow' is not a date" in capsys.readouterr().err
 
 
+def test_cli_control_table_mistakes_exit_2_before_spark_starts(capsys, monkeypatch, tmp_path):
+    from loglake_ingest import job
+
+    def no_spark(config):
+        raise AssertionError("Spark started before the control table was checked")
+
+    monkeypatch.setattr(job, "session_for", no_spark)
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "LOGLAKE_AWS_ENDPOINT", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    args = ["--topic", "t", "--bootstrap", "b:1", "--lake", str(tmp_path / "lake")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "control table 'loglake-control'" in err[0]
+    assert "set AWS_REGION" in err[0]
+    assert "--control-table none" in err[0]
+
+    # an endpoint that does not answer
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert main([*args, "--aws-endpoint", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "the control table 'loglake-control' at http://127.0.0.1:9 cannot be used" in err[0]
+    assert "--control-table none" in err[0]
+
+
 def test_loglake_ingest_click_group(monkeypatch, tmp_path):
     from click.testing import CliRunner
 

@@ -72,17 +72,27 @@ def default_client(endpoint_url: str | None = None) -> Any:
         from botocore.config import Config
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ConfigError("the control store needs boto3; install loglake-core[aws]") from exc
+    from botocore.exceptions import NoRegionError
+
     endpoint = endpoint_url or os.environ.get(AWS_ENDPOINT_ENV) or None
     # A local endpoint (moto) needs some region; on AWS the SDK's own resolution applies.
     region = None
     if endpoint and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         region = "us-east-1"
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=region,
-        config=Config(retries={"mode": "standard"}),
-    )
+    try:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name=region,
+            config=Config(retries={"mode": "standard"}),
+        )
+    except NoRegionError as exc:
+        raise ConfigError(
+            "the control table is on AWS DynamoDB (no endpoint given) but no AWS region is "
+            "set: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region), or give a "
+            f"local DynamoDB endpoint (${AWS_ENDPOINT_ENV}, e.g. the local stack's moto "
+            "server)"
+        ) from exc
 
 
 class ControlStore:

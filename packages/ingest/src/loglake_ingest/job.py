@@ -289,9 +289,10 @@ def run_ingest(
     from loglake_ingest.tables import ensure_tables
 
     began = time.monotonic()
+    progress = progress_recorder(config)  # a control-table mistake fails before Spark starts
     spark = spark or session_for(config)
     ensure_tables(spark, config.layout)
-    writer = BatchWriter(spark, config, progress_recorder(config), read_offsets=source is None)
+    writer = BatchWriter(spark, config, progress, read_offsets=source is None)
     stop = StopFlag()
     previous = stop.install() if install_signals else []
     listener = IngestListener(

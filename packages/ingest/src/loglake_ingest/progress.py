@@ -45,10 +45,27 @@ class ProgressRecorder:
     ) -> ProgressRecorder:
         """Build a recorder for ``table`` (created if missing when ``create``)."""
         from loglake_core.control_store import ControlStore, default_client
+        from loglake_core.errors import ConfigError
 
-        store = ControlStore(table, client=default_client(endpoint))
-        if create:
-            store.create_table_if_missing()
+        try:
+            client = default_client(endpoint)  # ConfigError without boto3 or a region
+        except ConfigError as exc:
+            raise ConfigError(
+                f"control table {table!r}: {exc}. For this job, --aws-endpoint URL gives the "
+                "endpoint, and --control-table none runs without the control table"
+            ) from exc
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        store = ControlStore(table, client=client)
+        try:
+            if create:
+                store.create_table_if_missing()
+        except (BotoCoreError, ClientError) as exc:
+            raise ConfigError(
+                f"the control table {table!r} at {endpoint or 'AWS'} cannot be used: {exc}. "
+                "Fix the endpoint (--aws-endpoint) or the AWS credentials and region, or pass "
+                "--control-table none to run without it"
+            ) from exc
         return cls(store=store, stream=stream, job=job)
 
     def mark_dirty(self, dates: Iterable[date], reason: str) -> list[date]:
