@@ -182,12 +182,13 @@ def test_cli_user_mistakes_exit_2_with_one_line(capsys, monkeypatch):
 
 
 def test_cli_control_table_mistakes_exit_2_before_spark_starts(capsys, monkeypatch, tmp_path):
-    from loglake_ingest import job
+    from loglake_ingest import cli, job
 
-    def no_spark(config):
+    def no_spark(*args):
         raise AssertionError("Spark started before the control table was checked")
 
     monkeypatch.setattr(job, "session_for", no_spark)
+    monkeypatch.setattr(cli, "_lake_and_session", no_spark)
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "LOGLAKE_AWS_ENDPOINT", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
@@ -198,6 +199,9 @@ def test_cli_control_table_mistakes_exit_2_before_spark_starts(capsys, monkeypat
     assert "control table 'loglake-control'" in err[0]
     assert "set AWS_REGION" in err[0]
     assert "--control-table none" in err[0]
+    # a replay checks it before it moves any record
+    assert main(["replay-quarantine", "--lake", str(tmp_path / "lake")]) == 2
+    assert "set AWS_REGION" in capsys.readouterr().err
 
     # an endpoint that does not answer
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")

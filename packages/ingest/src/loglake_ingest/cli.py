@@ -202,6 +202,8 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
         if args.max_future_skew_seconds is not None
         else ValidationConfig()
     )
+    # before any record moves: the dates it touches must reach the control table
+    recorder = _control(args, args.job)
     layout, spark = _lake_and_session(args)
     summary = replay_quarantine(
         spark,
@@ -211,7 +213,6 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
         since=since,
     )
     out = summary.as_dict()
-    recorder = _control(args, args.job)
     if recorder is not None and summary.event_dates:
         dirtied = recorder.mark_dirty(summary.event_dates, f"quarantine replay {summary.replay_id}")
         out["dirty_dates"] = [d.isoformat() for d in dirtied]
