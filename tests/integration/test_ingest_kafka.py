@@ -263,3 +263,63 @@ def test_lost_offsets_stop_the_job_with_a_clear_error(spark, local_stack, kafka_
     with pytest.raises(DataLossError, match=kafka_topic) as raised:
         run_ingest(config, spark=spark, install_signals=False)
     assert "--checkpoint" in str(raised.value)
+
+
+def test_a_recreated_checkpoint_writes_its_batches_and_records_them(
+    spark, local_stack, kafka_topic, control_table_name, tmp_path
+):
+    """Deleting the checkpoint (same path) starts a new query whose batch ids restart at 0.
+
+    Delta must not skip them as "already written", nor the control table as "already
+    recorded": the re-read events land again (the ETL's exact de-dup removes them) and
+    the new ones are not lost.
+    """
+    import shutil
+
+    from confluent_kafka import Producer
+
+    from loglake_core.control_store import ControlStore, default_client
+    from loglake_ingest.config import IngestConfig
+    from loglake_ingest.job import run_ingest
+
+    bootstrap = local_stack.kafka_bootstrap
+    producer = Producer({"bootstrap.servers": bootstrap})
+    now = datetime.now(UTC)
+
+    def send(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            body = json.dumps(_event(f"reset-{i}", now)).encode()
+            producer.produce(kafka_topic, value=body, partition=0)
+        assert producer.flush(30) == 0
+
+    config = IngestConfig(
+        topics=(kafka_topic,),
+        lake=str(tmp_path / "lake"),
+        bootstrap=bootstrap,
+        available_now=True,
+        control_table=control_table_name,
+        aws_endpoint=local_stack.aws_endpoint,
+    )
+    store = ControlStore(control_table_name, client=default_client(local_stack.aws_endpoint))
+    send(0, 5)
+    assert run_ingest(config, spark=spark, install_signals=False).valid_written == 5
+    first = store.get_stream_progress(config.stream)
+    assert first is not None
+    assert first.query_id
+
+    shutil.rmtree(tmp_path / "lake" / "_checkpoints" / config.stream)
+    send(5, 10)
+    again = run_ingest(config, spark=spark, install_signals=False)
+    assert again.first_batch_id == 0
+    assert again.valid_written == 15  # everything from the earliest offset, once more
+
+    raw = spark.read.format("delta").load(config.layout.raw_events)
+    ids = [r.event_id for r in raw.select("event_id").collect()]
+    assert sorted(set(ids)) == sorted(f"reset-{i}" for i in range(15))
+    assert len(ids) == 20
+    batches = spark.read.format("delta").load(config.layout.ingest_batches)
+    assert len({r.app_id for r in batches.select("app_id").collect()}) == 2
+
+    progress = store.get_stream_progress(config.stream)
+    assert progress.query_id not in (None, first.query_id)
+    assert progress.counters["records_read"] == 20

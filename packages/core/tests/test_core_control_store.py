@@ -71,6 +71,52 @@ def test_stream_progress_moves_forward_only(store):
     assert progress.last_counters == {"read": 5}
 
 
+def test_a_new_query_records_its_batches_from_zero_and_keeps_the_totals(store, caplog):
+    store.update_stream_progress(
+        "ingest", batch_id=7, watermark=NOW, dates={D1}, counters={"read": 10}, query_id="q1"
+    )
+    # The checkpoint was deleted and recreated: the new query's batch ids restart at 0.
+    store.update_stream_progress(
+        "ingest",
+        batch_id=0,
+        watermark=NOW - timedelta(hours=2),
+        dates={D2},
+        counters={"read": 4},
+        query_id="q2",
+    )
+    progress = store.get_stream_progress("ingest")
+    assert (progress.batch_id, progress.query_id) == (0, "q2")
+    assert progress.watermark == NOW  # never goes back, whichever query wrote it
+    assert progress.dates == (D1, D2)
+    assert progress.counters == {"read": 14}
+    assert "a new checkpoint has started" in caplog.text
+    # Within the new query a replayed batch still changes nothing.
+    store.update_stream_progress(
+        "ingest", batch_id=0, watermark=NOW, dates={D3}, counters={"read": 4}, query_id="q2"
+    )
+    assert store.get_stream_progress("ingest").counters == {"read": 14}
+    assert store.get_stream_progress("ingest").version == 2
+
+
+def test_progress_written_before_query_ids_is_taken_over(store):
+    legacy = {
+        "pk": {"S": "stream#ingest"},
+        "sk": {"S": "progress"},
+        "batch_id": {"N": "3"},
+        "watermark": {"S": NOW.isoformat()},
+        "dates": {"L": [{"S": D1.isoformat()}]},
+        "counters": {"M": {"read": {"N": "6"}}},
+    }
+    store.client.put_item(TableName="control", Item=legacy)
+    assert store.get_stream_progress("ingest").version == 0
+    store.update_stream_progress(
+        "ingest", batch_id=4, watermark=NOW, dates={D2}, counters={"read": 1}, query_id="q1"
+    )
+    progress = store.get_stream_progress("ingest")
+    assert (progress.batch_id, progress.query_id, progress.version) == (4, "q1", 1)
+    assert progress.counters == {"read": 7}
+
+
 def test_concurrent_progress_writers_lose_nothing(store):
     lock = threading.Lock()
 

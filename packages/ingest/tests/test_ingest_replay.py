@@ -25,7 +25,8 @@ def test_replay_moves_now_valid_records_exactly_once(
     now = datetime.now(UTC)
     ahead = now + timedelta(hours=1)
     values = [event("ok", now), event("f1", ahead), event("f2", ahead), b"[1, 2]"]
-    BatchWriter(spark, config, read_offsets=False)(make_validator()(kafka_frame(values)), 0)
+    writer = BatchWriter(spark, config, read_offsets=False, query_id="q")
+    writer(make_validator()(kafka_frame(values)), 0)
     quarantine = spark.read.format("delta").load(layout.raw_quarantine)
     reasons = {r.kafka_offset: r.reason_code for r in quarantine.collect()}
     assert reasons == {1: "future_timestamp", 2: "future_timestamp", 3: "not_object"}

@@ -111,7 +111,7 @@ def test_batch_writer_is_idempotent_per_batch_id(spark, tmp_path, validator, eve
     ensure_tables(spark, config.layout)
     now = datetime.now(UTC)
     batch = validator(kafka_frame([event("a", now), event("b", now), b"[1,2]"]))
-    writer = BatchWriter(spark, config, read_offsets=False)
+    writer = BatchWriter(spark, config, read_offsets=False, query_id="q1")
 
     writer(batch, 7)
     writer(batch, 7)  # a replay after a crash
@@ -120,17 +120,7 @@ def test_batch_writer_is_idempotent_per_batch_id(spark, tmp_path, validator, eve
     assert spark.read.format("delta").load(layout.raw_events).count() == 2
     assert spark.read.format("delta").load(layout.raw_quarantine).count() == 1
     assert spark.read.format("delta").load(layout.ingest_batches).count() == 1
-    # A new checkpoint (new app id) with the same batch id writes again.
-    other = BatchWriter(
-        spark,
-        IngestConfig(
-            topics=("t",),
-            lake=config.lake,
-            bootstrap="unused:1",
-            control_table=None,
-            checkpoint=str(tmp_path / "other-checkpoint"),
-        ),
-        read_offsets=False,
-    )
+    # A new query (a new checkpoint: new app id) with the same batch id writes again.
+    other = BatchWriter(spark, config, read_offsets=False, query_id="q2")
     other(batch, 7)
     assert spark.read.format("delta").load(layout.raw_events).count() == 4

@@ -38,13 +38,11 @@ def test_config_argument_beats_environment_beats_default():
     assert cfg.checkpoint_uri == "s3a://bucket/lake/_checkpoints/ingest"
 
 
-def test_config_app_id_is_stable_per_checkpoint():
+def test_config_app_id_follows_the_query_not_the_path():
     a = IngestConfig(**BASE)
-    b = IngestConfig(**BASE)
-    c = IngestConfig(**BASE, checkpoint="/tmp/other")
-    assert a.app_id == b.app_id
-    assert a.app_id != c.app_id
-    assert a.app_id.startswith("loglake-ingest-")
+    assert a.app_id("q1") == IngestConfig(**BASE, checkpoint="/elsewhere").app_id("q1")
+    assert a.app_id("q1") != a.app_id("q2")
+    assert a.app_id("q1").startswith("loglake-ingest-")
 
 
 @pytest.mark.parametrize(

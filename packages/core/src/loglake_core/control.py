@@ -117,6 +117,8 @@ class StreamProgress:
     counters: dict[str, int] = field(default_factory=dict)
     last_counters: dict[str, int] = field(default_factory=dict)
     updated_at: datetime | None = None
+    query_id: str | None = None
+    version: int = 0
 
     def to_item(self) -> dict[str, Any]:
         """Plain dict with keys."""
@@ -129,6 +131,8 @@ class StreamProgress:
             "counters": dict(self.counters),
             "last_counters": dict(self.last_counters),
             "updated_at": iso(self.updated_at) if self.updated_at else None,
+            "query_id": self.query_id,
+            "version": self.version,
         }
 
     @classmethod
@@ -142,6 +146,8 @@ class StreamProgress:
             counters={str(k): int(v) for k, v in (item.get("counters") or {}).items()},
             last_counters={str(k): int(v) for k, v in (item.get("last_counters") or {}).items()},
             updated_at=parse_iso(item.get("updated_at")),
+            query_id=str(item["query_id"]) if item.get("query_id") else None,
+            version=int(item.get("version") or 0),
         )
 
 

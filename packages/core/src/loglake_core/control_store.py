@@ -202,17 +202,22 @@ class ControlStore:
         watermark: datetime | None,
         dates: Iterable[date],
         counters: dict[str, int],
+        query_id: str | None = None,
     ) -> None:
-        """Record one committed ingest batch.
+        """Record one committed ingest batch of the query ``query_id``.
 
-        ``batch_id`` only moves forward: replaying the batch already recorded (or an older
-        one) changes nothing. The watermark never goes back, dates are added to the set of
-        dates written, and counters are added to the running totals.
+        Within one query ``batch_id`` only moves forward: replaying the batch already
+        recorded (or an older one) changes nothing. A different query id is a new
+        checkpoint whose batch ids restart at 0; its batches are recorded from the first
+        (a warning says so, in case two jobs share the stream name by mistake). The
+        watermark never goes back, dates are added to the set of dates written, and
+        counters are added to the running totals.
         """
         new_dates = set(dates)
         for _ in range(MAX_CONFLICT_RETRIES):
             current = self.get_stream_progress(stream)
-            if current is not None and current.batch_id >= batch_id:
+            same_query = current is not None and current.query_id == query_id
+            if current is not None and same_query and current.batch_id >= batch_id:
                 logger.info(
                     "stream %s batch %d already recorded (at %d); nothing to do",
                     stream,
@@ -220,6 +225,17 @@ class ControlStore:
                     current.batch_id,
                 )
                 return
+            if current is not None and not same_query:
+                logger.warning(
+                    "stream %s: batch %d comes from query %s, the last recorded one (batch "
+                    "%d) from query %s: a new checkpoint has started. If two ingest jobs "
+                    "share this stream name, give each its own --stream",
+                    stream,
+                    batch_id,
+                    query_id,
+                    current.batch_id,
+                    current.query_id,
+                )
             marks = [w for w in (watermark, current.watermark if current else None) if w]
             totals = dict(current.counters) if current else {}
             for key, value in counters.items():
@@ -232,6 +248,8 @@ class ControlStore:
                 counters=totals,
                 last_counters={k: int(v) for k, v in counters.items()},
                 updated_at=datetime.now(UTC),
+                query_id=query_id,
+                version=current.version + 1 if current else 1,
             )
             body: dict[str, Any] = {
                 "TableName": self.table_name,
@@ -239,9 +257,14 @@ class ControlStore:
             }
             if current is None:
                 body["ConditionExpression"] = "attribute_not_exists(pk)"
-            else:
-                body["ConditionExpression"] = "batch_id = :previous"
+            elif current.version == 0:  # written before progress had a version
+                body["ConditionExpression"] = (
+                    "batch_id = :previous AND attribute_not_exists(version)"
+                )
                 body["ExpressionAttributeValues"] = self._values({":previous": current.batch_id})
+            else:
+                body["ConditionExpression"] = "version = :seen"
+                body["ExpressionAttributeValues"] = self._values({":seen": current.version})
             try:
                 self.client.put_item(**body)
             except Exception as exc:

@@ -1,6 +1,6 @@
 """The ``foreachBatch`` writer: one micro-batch -> raw, quarantine, reconciliation row.
 
-Each write is a Delta append with ``txnAppId`` (stable per checkpoint) and
+Each write is a Delta append with ``txnAppId`` (the query's id, stable per checkpoint) and
 ``txnVersion`` (the batch id). When a crash makes Spark run a batch again, Delta skips
 every write that already committed for that batch id, so each Kafka record lands
 exactly once in raw or in quarantine, and the reconciliation row is written once.
@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from loglake_ingest.errors import IngestError
 from loglake_ingest.materialize import materialize, release
 from loglake_ingest.reconcile import BatchCounts
-from loglake_ingest.source import Offsets, batch_offsets, records_in_range
+from loglake_ingest.source import Offsets, batch_offsets, query_id, records_in_range
 from loglake_ingest.spread import date_bins, partition_keys
 from loglake_ingest.tables import QUARANTINE_PARTITION, RAW_PARTITION, batches_schema
 
@@ -123,6 +124,8 @@ class BatchWriter:
         progress: control-table recorder, or ``None`` to skip control-table updates.
         read_offsets: whether to read each batch's Kafka offsets from the checkpoint
             (off for non-Kafka sources in tests; ``records_read`` is then the rows seen).
+        query_id: the streaming query's id; by default read from the checkpoint on the
+            first batch (give it to write batches outside a streaming query).
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class BatchWriter:
         progress: ProgressRecorder | None = None,
         *,
         read_offsets: bool = True,
+        query_id: str | None = None,
     ) -> None:
         self.spark = spark
         self.config = config
@@ -140,13 +144,34 @@ class BatchWriter:
         self.read_offsets = read_offsets
         self.totals = RunTotals()
         self.counts: dict[int, BatchCounts] = {}
+        self.query_id = query_id
         self._lock = threading.Lock()
+
+    def _query_id(self) -> str:
+        """The running query's id, read from its checkpoint on the first batch."""
+        if self.query_id is None:
+            found = query_id(self.spark, self.config.checkpoint_uri)
+            if found is None:
+                raise IngestError(
+                    f"the checkpoint {self.config.checkpoint_uri} has no query id "
+                    "(metadata file missing or unreadable) while its query runs; batches "
+                    "cannot be written exactly once without it. Check that nothing else "
+                    "writes to or cleans that folder"
+                )
+            self.query_id = found
+        return self.query_id
+
+    @property
+    def app_id(self) -> str:
+        """Delta ``txnAppId`` of the running query."""
+        return self.config.app_id(self._query_id())
 
     # ------------------------------------------------------------------ entry point
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         """Write one micro-batch (idempotent per ``batch_id``)."""
         started = datetime.now(UTC)
         steps = _StepTimer()
+        query = self._query_id()  # before any work: the writes need it
         start, end = (
             batch_offsets(self.spark, self.config.checkpoint_uri, batch_id)
             if self.read_offsets
@@ -171,7 +196,7 @@ class BatchWriter:
         finally:
             release(batch)
         if self.progress is not None:
-            dirtied = self.progress.record(counts, started)
+            dirtied = self.progress.record(counts, started, query_id=query)
             self.totals.dirty_dates.update(dirtied)
         with self._lock:
             self.counts[batch_id] = counts
@@ -223,7 +248,7 @@ class BatchWriter:
         (
             df.write.format("delta")
             .mode("append")
-            .option("txnAppId", self.config.app_id)
+            .option("txnAppId", self.app_id)
             .option("txnVersion", batch_id)
             .option("maxRecordsPerFile", self.config.max_records_per_file)
             .save(path)
@@ -254,7 +279,7 @@ class BatchWriter:
         self, counts: BatchCounts, start: Offsets, end: Offsets, started: datetime
     ) -> None:
         row = (
-            self.config.app_id,
+            self.app_id,
             counts.batch_id,
             _offsets_json(start),
             _offsets_json(end),

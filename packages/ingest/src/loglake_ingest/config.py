@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -196,15 +195,16 @@ class IngestConfig:
             return LakeLayout.from_uri(self.checkpoint).base
         return self.layout.checkpoint(self.stream)
 
-    @property
-    def app_id(self) -> str:
-        """Stable Delta ``txnAppId``: derived from the checkpoint, so it survives restarts.
+    @staticmethod
+    def app_id(query_id: str) -> str:
+        """Delta ``txnAppId`` of the query with ``query_id`` (Spark's id of its checkpoint).
 
-        A new checkpoint starts a new query whose batch ids restart at 0; a new app id keeps
-        Delta from skipping its batches as "already written".
+        Delta skips a write whose ``txnVersion`` (the batch id) is not above the last one
+        of its app id. A new checkpoint restarts batch ids at 0, so the app id must change
+        with it, even at the same path: a path-derived id made a recreated checkpoint's
+        first batches vanish as "already written".
         """
-        digest = hashlib.sha256(self.checkpoint_uri.encode()).hexdigest()[:16]
-        return f"loglake-ingest-{digest}"
+        return f"loglake-ingest-{query_id}"
 
     @property
     def max_records_per_file(self) -> int:

@@ -73,8 +73,10 @@ class ProgressRecorder:
         dirtied: list[date] = self.store.mark_dates_dirty(self.job, set(dates), reason)
         return dirtied
 
-    def record(self, counts: BatchCounts, batch_time: datetime) -> list[date]:
-        """Record one committed batch; returns the dates that became dirty."""
+    def record(
+        self, counts: BatchCounts, batch_time: datetime, *, query_id: str | None = None
+    ) -> list[date]:
+        """Record one committed batch of query ``query_id``; returns the dates made dirty."""
         dirtied: list[date] = []
         if counts.event_dates:
             dirtied = self.mark_dirty(
@@ -95,5 +97,6 @@ class ProgressRecorder:
             watermark=watermark,
             dates=set(counts.event_dates),
             counters=counts.counters(),
+            query_id=query_id,
         )
         return dirtied

@@ -102,6 +102,23 @@ def _logged_offsets(spark: SparkSession, checkpoint: str, batch_id: int) -> Offs
     return parse_offsets(lines[2]) if len(lines) > 2 and lines[2] not in ("", "-") else None
 
 
+def query_id(spark: SparkSession, checkpoint: str) -> str | None:
+    """The streaming query's id, which Spark keeps in ``<checkpoint>/metadata``.
+
+    Spark writes it when the query first starts on a checkpoint and reads it back on every
+    restart, so it names one checkpoint's life: a deleted and recreated checkpoint, even at
+    the same path, gets a new id (and its batch ids restart at 0).
+    """
+    text = _read_text(spark, f"{checkpoint}/metadata")
+    if not text:
+        return None
+    try:
+        value = json.loads(text).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if value else None
+
+
 def _initial_offsets(spark: SparkSession, checkpoint: str) -> Offsets | None:
     """Start offsets of the first batch, which the Kafka source logs under ``sources/0``."""
     text = _read_text(spark, f"{checkpoint}/sources/0/0")
