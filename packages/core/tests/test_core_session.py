@@ -77,3 +77,21 @@ def test_a_local_driver_gets_the_jars_on_its_classpath_others_through_spark_jars
         "spark.jars": "/j/delta.jar,/j/kafka.jar"
     }
     assert jar_settings([], "local[2]", submitted=False) == {}
+
+
+def test_the_driver_environment_is_set_while_the_jvm_starts_and_the_users_value_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from loglake_core.spark.session import DRIVER_ENV, _driver_env
+
+    assert DRIVER_ENV == {"MALLOC_ARENA_MAX": "2"}
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    with _driver_env(DRIVER_ENV):
+        assert os.environ["MALLOC_ARENA_MAX"] == "2"
+    assert "MALLOC_ARENA_MAX" not in os.environ
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    with _driver_env(DRIVER_ENV):
+        assert os.environ["MALLOC_ARENA_MAX"] == "8"
+    assert os.environ["MALLOC_ARENA_MAX"] == "8"
