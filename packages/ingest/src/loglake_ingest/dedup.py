@@ -12,7 +12,9 @@ the first time. Two choices keep it from ever dropping a non-duplicate:
   moment still inside the window, so it is kept (and de-duplicated against copies that
   arrive within the window), while fresh events de-duplicate on their real event time.
   The watermark can never pass the current batch's time minus the window, so no row of
-  the current batch is below it; the state holds about one window of event ids.
+  the current batch is below it. An id leaves the state once the watermark (the newest
+  time seen minus the window) passes its time plus the window: the state holds about two
+  windows of event ids, in a backfill every id read in the last two windows.
 
 Example:
     >>> out = prepare_stream(kafka_df, validator=validate, window_seconds=600)  # doctest: +SKIP
