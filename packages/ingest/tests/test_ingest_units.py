@@ -379,3 +379,37 @@ def test_a_second_known_failure_or_any_other_failure_is_not_restarted(monkeypatc
     with pytest.raises(QueryFailedError):
         run()
     assert len(started) == 1
+
+
+def test_cli_conf_overrides_the_jobs_spark_settings_and_rejects_mistakes(
+    capsys, monkeypatch, tmp_path
+):
+    from loglake_ingest import cli, job
+
+    key = "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB"
+    args = cli.run_parser().parse_args(
+        ["--topic", "t", "--bootstrap", "b:1", "--lake", str(tmp_path / "lake"),
+         "--conf", f"{key}=1024", "--conf", "spark.sql.shuffle.partitions = 4"]
+    )  # fmt: skip
+    config = cli.config_from_args(args)
+    assert config.spark_conf == {key: "1024", "spark.sql.shuffle.partitions": "4"}
+    seen = {}
+
+    def fake_build(name, **kwargs):
+        seen.update(kwargs["conf"])
+        return object()
+
+    monkeypatch.setattr("loglake_core.spark.session.build_spark_session", fake_build)
+    job.session_for(config)
+    assert seen[key] == "1024"  # the user's value over the job's 256
+    provider = seen["spark.sql.streaming.stateStore.providerClass"]
+    assert provider.endswith("RocksDBStateStoreProvider")
+
+    base = ["--topic", "t", "--bootstrap", "b:1", "--lake", str(tmp_path / "lake")]
+    assert main([*base, "--conf", "maxMemoryUsageMB"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--conf 'maxMemoryUsageMB' is not KEY=VALUE" in err[0]
+    assert main([*base, "--conf", "rocksdb.maxMemoryUsageMB=512"]) == 2
+    err = capsys.readouterr().err
+    assert "--conf rocksdb.maxMemoryUsageMB=512 is not a Spark setting" in err

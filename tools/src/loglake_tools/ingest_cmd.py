@@ -101,6 +101,9 @@ _RUN = [
     click.option("--dedup-window-seconds", type=int, help="event_id de-dup window."),
     click.option("--max-future-skew-seconds", type=int, help="Quarantine events further ahead."),
     click.option("--target-file-mb", type=int, help="Target data file size (default 128)."),
+    click.option(
+        "--conf", multiple=True, metavar="KEY=VALUE", help="Spark setting over the job's own."
+    ),
 ]
 
 

@@ -64,6 +64,12 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", help="stream name in the control table (default ingest)")
     p.add_argument("--job", help="ETL job whose dates late rows make dirty")
     p.add_argument("--target-file-mb", type=int, help="target data file size (default 128)")
+    p.add_argument(
+        "--conf",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Spark setting over the job's own (repeatable)",
+    )
     _common(p)
     return p
 
@@ -130,7 +136,23 @@ def config_from_args(args: argparse.Namespace) -> Any:
         given["control_table"] = args.control_table  # "none" turns it off
     if args.target_file_mb is not None:
         given["target_file_bytes"] = args.target_file_mb * 1024 * 1024
+    if args.conf:
+        given["spark_conf"] = spark_settings(args.conf)
     return IngestConfig.resolve(**given)
+
+
+def spark_settings(pairs: Sequence[str]) -> dict[str, str]:
+    """``--conf KEY=VALUE`` arguments as a dict (a later key wins)."""
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(
+                f"--conf {pair!r} is not KEY=VALUE; write e.g. --conf "
+                "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB=512"
+            )
+        settings[key.strip()] = value.strip()
+    return settings
 
 
 def _lake_and_session(args: argparse.Namespace) -> tuple[Any, Any]:

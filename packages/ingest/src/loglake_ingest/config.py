@@ -71,6 +71,8 @@ class IngestConfig:
         row_bytes_estimate: bytes per row used to turn ``target_file_bytes`` into rows.
         master: Spark master for a session built here (``None``: spark-submit's or local).
         kafka_options: extra ``kafka.*`` / source options passed to the Kafka reader.
+        spark_conf: Spark settings that override the job's own (``--conf KEY=VALUE``),
+            e.g. a larger RocksDB memory bound for the de-dup state.
     """
 
     topics: tuple[str, ...]
@@ -93,6 +95,7 @@ class IngestConfig:
     row_bytes_estimate: int = DEFAULT_ROW_BYTES_ESTIMATE
     master: str | None = None
     kafka_options: Mapping[str, str] = field(default_factory=dict)
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._check()
@@ -172,6 +175,13 @@ class IngestConfig:
             "target_file_bytes": self.target_file_bytes,
             "row_bytes_estimate": self.row_bytes_estimate,
         }
+        for key in self.spark_conf:
+            if not key.startswith("spark."):
+                raise ConfigError(
+                    f"--conf {key}={self.spark_conf[key]} is not a Spark setting: keys start "
+                    "with 'spark.', e.g. --conf "
+                    "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB=512"
+                )
         if self.max_offsets_per_trigger is not None:
             positive["max_offsets_per_trigger"] = self.max_offsets_per_trigger
         for name, value in positive.items():

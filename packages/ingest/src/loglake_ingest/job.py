@@ -118,7 +118,7 @@ def session_for(config: IngestConfig) -> SparkSession:
         QUERY_NAME,
         master=config.master,
         s3_endpoint=config.s3_endpoint,
-        conf=STATE_STORE_CONF,
+        conf={**STATE_STORE_CONF, **config.spark_conf},
     )
 
 
