@@ -66,6 +66,14 @@ def hostile_corpus(now: datetime) -> dict[str, tuple[bytes, str]]:
     }
 
 
+def _send_numbered(producer, topic: str, prefix: str, first: int, count: int, now) -> None:
+    """Send events ``<prefix>-<first>`` .. to partition 0 of ``topic`` and wait for them."""
+    for i in range(first, first + count):
+        body = json.dumps(_event(f"{prefix}-{i}", now)).encode()
+        producer.produce(topic, value=body, partition=0)
+    assert producer.flush(30) == 0
+
+
 def _mark_processed(store, job: str, day: date) -> None:
     from loglake_core.control import DateItem, DateStatus
 
@@ -239,10 +247,7 @@ def test_lost_offsets_stop_the_job_with_a_clear_error(spark, local_stack, kafka_
     now = datetime.now(UTC)
 
     def send(first: int, count: int) -> None:
-        for i in range(first, first + count):
-            body = json.dumps(_event(f"loss-{i}", now)).encode()
-            producer.produce(kafka_topic, value=body, partition=0)
-        assert producer.flush(30) == 0
+        _send_numbered(producer, kafka_topic, "loss", first, count, now)
 
     send(0, 5)
     config = IngestConfig(
@@ -287,10 +292,7 @@ def test_a_recreated_checkpoint_writes_its_batches_and_records_them(
     now = datetime.now(UTC)
 
     def send(first: int, count: int) -> None:
-        for i in range(first, first + count):
-            body = json.dumps(_event(f"reset-{i}", now)).encode()
-            producer.produce(kafka_topic, value=body, partition=0)
-        assert producer.flush(30) == 0
+        _send_numbered(producer, kafka_topic, "reset", first, count, now)
 
     config = IngestConfig(
         topics=(kafka_topic,),
