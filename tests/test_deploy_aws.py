@@ -41,12 +41,12 @@ GLUE_FILES = (
 )
 
 
-def stand_in_build(tag: str = "v1") -> Any:
+def stand_in_build(tag: str = "v1", extra: tuple[str, ...] = ()) -> Any:
     def build(out: Path) -> dep.Artifacts:
         glue = out / "glue"
         glue.mkdir(parents=True, exist_ok=True)
         files = []
-        for name in GLUE_FILES:
+        for name in (*GLUE_FILES, *extra):
             (glue / name).write_text(f"{name} {tag}\n")
             files.append(glue / name)
         zip_path = out / dep.LAMBDA_ZIP_NAME
@@ -113,6 +113,7 @@ def test_two_phase_deploy_then_no_op_then_new_code(
         f"s3://{BUCKET}/{prefix}/glue/{GLUE_FILES[2]}",
         "dynamodb-json>=1.4.2",
     ]
+    assert params["IngestExtraJars"] == ""  # this build has no accelerator jar
     # control table
     table = session.client("dynamodb").describe_table(TableName=f"{STACK}-control")["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -412,10 +413,30 @@ def test_cli_dry_run_and_destroy(session: boto3.Session, monkeypatch: pytest.Mon
 # ---------------------------------------------------------------- the real build
 
 
+def test_the_accelerator_jar_goes_first_in_the_ingest_jobs_extra_jars(tmp_path: Path) -> None:
+    build = stand_in_build("v1", extra=("loglake-accel-0123456789ab.jar",))
+    artifacts = build(tmp_path / "with-jar")
+    own = "s3://other/jars/own.jar"
+    cfg = config(params={"IngestExtraJars": f"{own}, "})
+    params = deploy_artifacts.artifact_parameters(cfg, artifacts)
+    base = f"s3://{BUCKET}/{params['ArtifactsPrefix']}/glue"
+    assert params["IngestExtraJars"] == f"{base}/loglake-accel-0123456789ab.jar,{own}"
+    # the jar is not a Python module of either job
+    assert ".jar" not in params["IngestPythonModules"] + params["EtlPythonModules"]
+    no_jar = stand_in_build("v1")(tmp_path / "without")
+    assert deploy_artifacts.artifact_parameters(config(), no_jar)["IngestExtraJars"] == ""
+
+
 def test_build_artifacts_uses_the_real_builders(tmp_path: Path) -> None:
+    from loglake_core.spark import accel
+
     artifacts = dep.build_artifacts(tmp_path)
     names = sorted(p.name for p in artifacts.glue_files)
-    assert names == sorted(GLUE_FILES)
+    # a JDK is part of the project's prerequisites, so the accelerator jar is built and shipped
+    jar = f"loglake-accel-{accel.source_digest()}.jar"
+    assert names == sorted((*GLUE_FILES, jar))
+    with zipfile.ZipFile(tmp_path / "glue" / jar) as zf:
+        assert accel.CLASS_NAME.replace(".", "/") + ".class" in zf.namelist()
     with zipfile.ZipFile(artifacts.lambda_zip) as zf:
         members = set(zf.namelist())
     assert "loglake_orchestrator/handler.py" in members

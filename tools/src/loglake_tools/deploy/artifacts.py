@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ if __name__ == "__main__":
 """
 #: Extra PyPI requirement of the ingest job on Glue (the control-table client).
 INGEST_EXTRA_MODULES: Final = ("dynamodb-json>=1.4.2",)
+#: Template parameter of the ingest job's ``--extra-jars``: the validator's accelerator jar
+#: (when it could be built) and any jars given with ``--param IngestExtraJars=...``.
+INGEST_EXTRA_JARS_PARAM: Final = "IngestExtraJars"
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,12 @@ def build_artifacts(out_dir: Path) -> Artifacts:
 
     Uses ``loglake_tools.build.build_glue_artifacts`` and
     ``loglake_tools.lambda_zip.build_lambda_zip``; adds the ingest wheel (if the Glue build did
-    not) and ``ingest_entry.py``, the Glue script of the streaming job (``INGEST_GLUE_SCRIPT``).
+    not), ``ingest_entry.py``, the Glue script of the streaming job (``INGEST_GLUE_SCRIPT``),
+    and the validator's accelerator jar when it can be built (without a JDK the ingest job
+    validates with the same results, only slower; a warning says so).
     """
     from loglake_tools.build import build_glue_artifacts, build_wheel, repo_root
+    from loglake_tools.jars import ensure_accel_jar
     from loglake_tools.lambda_zip import build_lambda_zip
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +121,9 @@ def build_artifacts(out_dir: Path) -> Artifacts:
     script = out_dir / "glue" / INGEST_SCRIPT_NAME
     script.write_text(INGEST_GLUE_SCRIPT, encoding="utf-8")
     glue.append(script)
+    accel_jar = ensure_accel_jar()
+    if accel_jar is not None:
+        glue.append(Path(shutil.copy2(accel_jar, out_dir / "glue" / accel_jar.name)))
     lambda_zip = Path(build_lambda_zip(out_dir / LAMBDA_ZIP_NAME))
     return Artifacts(glue_files=tuple(glue), lambda_zip=lambda_zip)
 
@@ -131,9 +141,15 @@ def upload_artifacts(s3: Any, cfg: DeployConfig, artifacts: Artifacts) -> dict[s
 
 
 def artifact_parameters(cfg: DeployConfig, artifacts: Artifacts) -> dict[str, str]:
-    """The template parameters that point at one build."""
+    """The template parameters that point at one build.
+
+    ``IngestExtraJars`` lists the build's jars first, then those the user gave with
+    ``--param IngestExtraJars=...``.
+    """
     base = f"{cfg.prefix}/_artifacts/{artifacts.version}"
     wheels = {p.name: f"s3://{cfg.bucket}/{base}/glue/{p.name}" for p in artifacts.glue_files}
+    user_jars = [j.strip() for j in cfg.params.get(INGEST_EXTRA_JARS_PARAM, "").split(",")]
+    jars = [uri for name, uri in sorted(wheels.items()) if name.endswith(".jar")]
 
     def pick(*packages: str) -> list[str]:
         return [
@@ -148,4 +164,5 @@ def artifact_parameters(cfg: DeployConfig, artifacts: Artifacts) -> dict[str, st
         "IngestPythonModules": ",".join(
             [*pick("loglake_core-", "loglake_ingest-"), *INGEST_EXTRA_MODULES]
         ),
+        INGEST_EXTRA_JARS_PARAM: ",".join([*jars, *(j for j in user_jars if j and j not in jars)]),
     }
