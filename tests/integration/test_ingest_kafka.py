@@ -270,6 +270,42 @@ def test_lost_offsets_stop_the_job_with_a_clear_error(spark, local_stack, kafka_
     assert "--checkpoint" in str(raised.value)
 
 
+def test_a_missing_topic_or_broker_stops_the_job_before_it_starts(
+    spark, local_stack, kafka_topic, tmp_path, monkeypatch
+):
+    from loglake_ingest import source
+    from loglake_ingest.config import IngestConfig
+    from loglake_ingest.errors import ConfigError, IngestError
+    from loglake_ingest.job import run_ingest
+
+    lake = tmp_path / "lake"
+    config = IngestConfig(
+        topics=(kafka_topic, f"{kafka_topic}-typo"),
+        lake=str(lake),
+        bootstrap=local_stack.kafka_bootstrap,
+        available_now=True,
+        control_table=None,
+    )
+    with pytest.raises(ConfigError) as raised:
+        run_ingest(config, spark=spark, install_signals=False)
+    message = str(raised.value)
+    assert message.startswith(f"--topic: '{kafka_topic}-typo' does not exist on Kafka at ")
+    assert kafka_topic in message.split("(its topics: ", 1)[1]  # the topics that do exist
+    assert not lake.exists()  # nothing was created for a mistyped topic
+
+    monkeypatch.setattr(source, "CHECK_TIMEOUT_SECONDS", 2)
+    unreachable = IngestConfig(
+        topics=(kafka_topic,),
+        lake=str(lake),
+        bootstrap="127.0.0.1:9",
+        available_now=True,
+        control_table=None,
+    )
+    with pytest.raises(IngestError, match=r"cannot list the topics of Kafka at 127\.0\.0\.1:9 "):
+        run_ingest(unreachable, spark=spark, install_signals=False)
+    assert not lake.exists()
+
+
 def test_a_recreated_checkpoint_writes_its_batches_and_records_them(
     spark, local_stack, kafka_topic, control_table_name, tmp_path
 ):

@@ -61,6 +61,7 @@ def test_kafka_config_listens_on_loopback_only(tmp_path):
     assert props["controller.quorum.voters"] == "1@127.0.0.1:29093"
     assert props["process.roles"] == "broker,controller"
     assert props["num.partitions"] == "6"
+    assert props["auto.create.topics.enable"] == "false"  # a topic exists once created
     assert props["offsets.topic.replication.factor"] == "1"
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["log.dirs"] == str(tmp_path / "data")

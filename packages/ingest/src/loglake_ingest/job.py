@@ -30,7 +30,7 @@ from loglake_ingest.errors import (
     QueryFailedError,
     ReconciliationError,
 )
-from loglake_ingest.source import kafka_stream
+from loglake_ingest.source import check_source, kafka_stream
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -281,6 +281,8 @@ def run_ingest(
         install_signals: stop gracefully on SIGTERM/SIGINT.
 
     Raises:
+        ConfigError: a subscribed topic does not exist (checked before the query starts).
+        IngestError: Kafka could not be reached (also checked before the query starts).
         DataLossError: Kafka lost offsets the query still had to read.
         ReconciliationError: a batch's counters did not add up.
         QueryFailedError: the query failed for another reason.
@@ -291,6 +293,8 @@ def run_ingest(
     began = time.monotonic()
     progress = progress_recorder(config)  # a control-table mistake fails before Spark starts
     spark = spark or session_for(config)
+    if source is None:
+        check_source(spark, config)  # a wrong topic or broker fails before any table exists
     ensure_tables(spark, config.layout)
     writer = BatchWriter(spark, config, progress, read_offsets=source is None)
     stop = StopFlag()

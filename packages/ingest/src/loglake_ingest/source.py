@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -49,6 +50,89 @@ def kafka_stream(spark: SparkSession, config: IngestConfig) -> DataFrame:
     for key, value in kafka_options(config).items():
         reader = reader.option(key, value)
     return reader.load().select(*KAFKA_COLUMNS)
+
+
+#: How long the check before the query waits for the brokers to list their topics.
+CHECK_TIMEOUT_SECONDS: Final = 20
+#: The Kafka client logger that warns once a second while a broker cannot be reached.
+KAFKA_CLIENT_LOGGER: Final = "org.apache.kafka.clients.NetworkClient"
+
+
+def check_source(spark: SparkSession, config: IngestConfig) -> None:
+    """Fail before the query starts when Kafka cannot be reached or a topic is missing.
+
+    Spark's Kafka source reports both only after retries, as a JVM stack trace without
+    the topic's name. This lists the cluster's topics with Kafka's admin client on the
+    driver, with the job's ``kafka.*`` options (so its security settings apply).
+
+    Raises:
+        ConfigError: a subscribed topic does not exist (the message names it, the
+            topics that do exist and the fix).
+        IngestError: the brokers did not answer within ``CHECK_TIMEOUT_SECONDS``.
+    """
+    from py4j.protocol import Py4JJavaError
+
+    from loglake_ingest.errors import ConfigError, IngestError
+
+    options = kafka_options(config)
+    bootstrap = options.get("kafka.bootstrap.servers", "")
+    jvm: Any = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    props = jvm.java.util.Properties()
+    timeout_ms = str(CHECK_TIMEOUT_SECONDS * 1000)
+    settings = {"request.timeout.ms": timeout_ms, "default.api.timeout.ms": timeout_ms}
+    for key, value in {**settings, **_admin_options(options)}.items():  # the job's win
+        props.setProperty(key, value)
+    quiet = _quiet_jvm_logger(jvm, KAFKA_CLIENT_LOGGER)  # one warning a second otherwise
+    admin = jvm.org.apache.kafka.clients.admin.Admin.create(props)
+    try:
+        listing = admin.listTopics().names()
+        names = set(listing.get(CHECK_TIMEOUT_SECONDS, jvm.java.util.concurrent.TimeUnit.SECONDS))
+    except Py4JJavaError as exc:
+        raise IngestError(
+            f"cannot list the topics of Kafka at {bootstrap} within {CHECK_TIMEOUT_SECONDS} s "
+            f"({_java_cause(exc)}). Check --bootstrap (HOST:PORT of a broker this machine can "
+            "reach), start the local stack with `loglake stack up`, or give the cluster's "
+            "security settings as kafka.* options"
+        ) from None
+    finally:
+        admin.close(jvm.java.time.Duration.ofSeconds(5))
+        quiet()
+    wanted = [t for t in options.get("subscribe", "").split(",") if t]
+    missing = [t for t in wanted if t not in names]
+    if missing:
+        shown = ", ".join(sorted(names)[:20]) or "none"
+        more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+        raise ConfigError(
+            f"--topic: {', '.join(repr(t) for t in missing)} does not exist on Kafka at "
+            f"{bootstrap} (its topics: {shown}{more}). Fix the name, or create the topic first "
+            "(`loglake produce` creates the topics it writes to)"
+        )
+
+
+def _quiet_jvm_logger(jvm: Any, name: str) -> Callable[[], None]:
+    """Raise a log4j logger's level to ERROR; returns the function that restores it."""
+    from py4j.protocol import Py4JError
+
+    try:
+        log4j = jvm.org.apache.logging.log4j
+        previous = log4j.LogManager.getLogger(name).getLevel()
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.ERROR)
+    except Py4JError:  # another logging backend: keep its output
+        return lambda: None
+    return lambda: log4j.core.config.Configurator.setLevel(name, previous)
+
+
+def _admin_options(options: dict[str, str]) -> dict[str, str]:
+    """The Kafka client settings among the source's options (``kafka.`` stripped)."""
+    return {k.removeprefix("kafka."): v for k, v in options.items() if k.startswith("kafka.")}
+
+
+def _java_cause(exc: Any) -> str:
+    """The innermost Java exception of a py4j error, as ``Class: message``."""
+    cause = exc.java_exception
+    while cause.getCause() is not None:
+        cause = cause.getCause()
+    return f"{cause.getClass().getSimpleName()}: {cause.getMessage()}"
 
 
 def parse_offsets(text: str) -> Offsets:

@@ -65,7 +65,9 @@ def server_properties(root: Path, port: int, controller_port: int, host: str = "
         "num.partitions": str(DEFAULT_PARTITIONS),
         "default.replication.factor": "1",
         "min.insync.replicas": "1",
-        "auto.create.topics.enable": "true",
+        # As on MSK: a topic exists only once created, so a mistyped name fails loudly
+        # instead of becoming an empty topic (and a deleted one is not brought back).
+        "auto.create.topics.enable": "false",
         "offsets.topic.replication.factor": "1",
         "offsets.topic.num.partitions": "6",
         "transaction.state.log.replication.factor": "1",
