@@ -124,3 +124,62 @@ def test_batch_writer_is_idempotent_per_batch_id(spark, tmp_path, validator, eve
     other = BatchWriter(spark, config, read_offsets=False, query_id="q2")
     other(batch, 7)
     assert spark.read.format("delta").load(layout.raw_events).count() == 4
+
+
+def test_new_checkpoints_key_the_state_by_hash_and_old_ones_keep_the_text_key(
+    spark, tmp_path, validator, event, monkeypatch
+):
+    """A checkpoint made with the text key restarts with it (Spark forbids a key change)."""
+    from loglake_ingest import job
+    from loglake_ingest.dedup import DEDUP_HASHES, DEDUP_KEY
+
+    now = datetime.now(UTC)
+
+    def drain(name: str, folder: Path) -> tuple[list[str], str]:
+        config = IngestConfig(
+            topics=("t",),
+            lake=str(tmp_path / name),
+            bootstrap="unused:1",
+            available_now=True,
+            control_table=None,
+        )
+        run_ingest(
+            config,
+            spark=spark,
+            validator=validator,
+            source=_source(spark, folder),
+            install_signals=False,
+        )
+        raw = spark.read.format("delta").load(config.layout.raw_events)
+        schema = (Path(tmp_path / name / "_checkpoints" / "ingest") / job.STATE_SCHEMA).read_text(
+            errors="replace"
+        )
+        return sorted(r.event_id for r in raw.select("event_id").collect()), schema
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    _write_batch(incoming, "a.json", [event("e1", now), event("e2", now)], start=0)
+
+    ids, schema = drain("new", incoming)
+    assert ids == ["e1", "e2"]
+    assert all(f'"name":"{h}","type":"long"' in schema for h in DEDUP_HASHES)
+    assert DEDUP_KEY not in schema
+
+    # a checkpoint of the text key, as jobs made them before the hash
+    original = job.prepare_stream
+    monkeypatch.setattr(
+        job, "prepare_stream", lambda *a, **kw: original(*a, **{**kw, "hashed_key": False})
+    )
+    old_incoming = tmp_path / "old-incoming"
+    old_incoming.mkdir()
+    _write_batch(old_incoming, "a.json", [event("e1", now), event("e2", now)], start=0)
+    ids, schema = drain("old", old_incoming)
+    assert ids == ["e1", "e2"]
+    assert f'"name":"{DEDUP_KEY}","type":"string"' in schema
+    monkeypatch.undo()
+
+    # restarted by today's job: the text key is kept and still finds the earlier copies
+    _write_batch(old_incoming, "b.json", [event("e1", now), event("e3", now)], start=2)
+    ids, schema = drain("old", old_incoming)
+    assert ids == ["e1", "e2", "e3"]
+    assert DEDUP_HASHES[0] not in schema
