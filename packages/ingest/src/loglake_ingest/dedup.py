@@ -16,13 +16,6 @@ the first time. Two choices keep it from ever dropping a non-duplicate:
   time seen minus the window) passes its time plus the window: the state holds about two
   windows of event ids, in a backfill every id read in the last two windows.
 
-The state is keyed by a 128-bit hash of the key (two 64-bit xxHash64 values with different
-seeds), not by the key's text: 24 bytes a key instead of 56 for a 36-character id, so a
-backfill's ten million ids or more fit RocksDB's bounded cache about twice as well.
-Two different ids share both values with a probability of about n²/2¹²⁹ (below 10⁻²³ for
-20 M ids in the state). A checkpoint whose state was created with the text key (before
-the hash) keeps it: Spark does not let a checkpoint's state change its key.
-
 Example:
     >>> out = prepare_stream(kafka_df, validator=validate, window_seconds=600)  # doctest: +SKIP
 """
@@ -39,10 +32,6 @@ if TYPE_CHECKING:
 Validator = Callable[["DataFrame"], "DataFrame"]
 
 DEDUP_KEY: Final = "_dedup_key"
-#: The state's key: two 64-bit hashes of the de-dup key.
-DEDUP_HASHES: Final = ("_dedup_h1", "_dedup_h2")
-#: The second hash's first input: it seeds the second xxHash64 with another value.
-_SECOND_SEED: Final = "loglake-dedup"
 DEDUP_TIME: Final = "_dedup_time"
 _NOW: Final = "_batch_now"
 #: Name of the observed metrics of rows entering the de-dup (see ``listener``).
@@ -57,17 +46,6 @@ def dedup_key() -> Column:
         ":", sf.lit("\u0000kafka"), sf.col("topic"), sf.col("partition"), sf.col("offset")
     )
     return sf.when(sf.col("reason_code").isNull(), sf.col("event_id")).otherwise(coords)
-
-
-def key_hashes(key: Column) -> list[Column]:
-    """Two 64-bit hashes of ``key`` (xxHash64, different seeds), named ``DEDUP_HASHES``."""
-    from pyspark.sql import functions as sf
-
-    first, second = DEDUP_HASHES
-    return [
-        sf.xxhash64(key).alias(first),
-        sf.xxhash64(sf.lit(_SECOND_SEED), key).alias(second),
-    ]
 
 
 def dedup_time(window_seconds: int, now: Column) -> Column:
@@ -95,7 +73,6 @@ def prepare_stream(
     *,
     validator: Validator,
     window_seconds: int,
-    hashed_key: bool = True,
 ) -> DataFrame:
     """Validate Kafka rows and drop duplicate ``event_id`` s within the window.
 
@@ -104,12 +81,10 @@ def prepare_stream(
             ``timestamp``, streaming or not.
         validator: adds the typed event columns and ``reason_*`` columns.
         window_seconds: de-dup window (also the watermark delay).
-        hashed_key: key the state by ``DEDUP_HASHES`` (``False``: by the text
-            ``_dedup_key``, for checkpoints created that way; see ``state_key_is_text``).
 
     Returns:
         The validated rows, at most one per ``event_id`` within the window, plus every
-        rejected row; the key columns and ``_dedup_time`` are kept for inspection, and
+        rejected row; ``_dedup_key`` and ``_dedup_time`` are kept for inspection, and
         ``value`` (the message bytes) only on rejected rows (quarantine keeps them).
     """
     from pyspark.sql import functions as sf
@@ -122,21 +97,11 @@ def prepare_stream(
         *(c for c in validated.columns if c not in ("value", _NOW)),
         # only quarantine keeps the message bytes: the shuffle and state carry less
         sf.when(sf.col("reason_code").isNotNull(), sf.col("value")).alias("value"),
-        *(key_hashes(dedup_key()) if hashed_key else [dedup_key().alias(DEDUP_KEY)]),
+        dedup_key().alias(DEDUP_KEY),
         dedup_time(window_seconds, sf.col(_NOW)).alias(DEDUP_TIME),
     )
     return (
         observe_input(keyed)
         .withWatermark(DEDUP_TIME, f"{window_seconds} seconds")
-        .dropDuplicatesWithinWatermark(list(DEDUP_HASHES) if hashed_key else [DEDUP_KEY])
+        .dropDuplicatesWithinWatermark([DEDUP_KEY])
     )
-
-
-def state_key_is_text(schema_text: str | None) -> bool:
-    """Whether a checkpoint's de-dup state is keyed by the text ``_dedup_key``.
-
-    Args:
-        schema_text: the state's schema file (``state/0/0/_metadata/schema`` of the
-            checkpoint), or ``None`` when the checkpoint has no state yet.
-    """
-    return schema_text is not None and f'"name":"{DEDUP_KEY}"' in schema_text

@@ -23,14 +23,14 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from loglake_ingest.batch import BatchWriter
-from loglake_ingest.dedup import Validator, prepare_stream, state_key_is_text
+from loglake_ingest.dedup import Validator, prepare_stream
 from loglake_ingest.errors import (
     DataLossError,
     IngestError,
     QueryFailedError,
     ReconciliationError,
 )
-from loglake_ingest.source import check_source, kafka_stream, read_text
+from loglake_ingest.source import check_source, kafka_stream
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -170,19 +170,8 @@ def start_query(
     """Start the ingest query (Kafka unless ``source`` is given)."""
     _mkdirs(spark, config.checkpoint_uri)
     stream = kafka_stream(spark, config) if source is None else source
-    text_key = state_key_is_text(read_text(spark, f"{config.checkpoint_uri}/{STATE_SCHEMA}"))
-    if text_key:
-        logger.info(
-            "the checkpoint %s keys its de-dup state by the event id's text (made before "
-            "hashed keys); it keeps that key. A new checkpoint keys it by a 128-bit hash, "
-            "a smaller state",
-            config.checkpoint_uri,
-        )
     prepared = prepare_stream(
-        stream,
-        validator=validator,
-        window_seconds=config.dedup_window_seconds,
-        hashed_key=not text_key,
+        stream, validator=validator, window_seconds=config.dedup_window_seconds
     )
     out = (
         prepared.writeStream.queryName(QUERY_NAME)
@@ -195,9 +184,6 @@ def start_query(
         out = out.trigger(processingTime=f"{config.trigger_seconds} seconds")
     return out.start()
 
-
-#: The de-dup operator's state schema in a checkpoint (written with its first batch).
-STATE_SCHEMA: Final = "state/0/0/_metadata/schema"
 
 #: Spark's FileContext checkpoint writer needs real parent folders, which object stores
 #: lack; the FileSystem one writes a temporary file and renames it (one writer: safe).

@@ -155,7 +155,7 @@ def records_in_range(start: Offsets, end: Offsets) -> int:
     return total
 
 
-def read_text(spark: SparkSession, uri: str) -> str | None:
+def _read_text(spark: SparkSession, uri: str) -> str | None:
     """Read a small file through Hadoop's FileSystem (works for file:// and s3a://)."""
     jvm: Any = spark.sparkContext._jvm  # type: ignore[attr-defined]
     conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
@@ -178,7 +178,7 @@ def read_text(spark: SparkSession, uri: str) -> str | None:
 
 def _logged_offsets(spark: SparkSession, checkpoint: str, batch_id: int) -> Offsets | None:
     """End offsets of ``batch_id`` from the checkpoint's offset log (single Kafka source)."""
-    text = read_text(spark, f"{checkpoint}/offsets/{batch_id}")
+    text = _read_text(spark, f"{checkpoint}/offsets/{batch_id}")
     if text is None:
         return None
     lines = text.split("\n")
@@ -193,7 +193,7 @@ def query_id(spark: SparkSession, checkpoint: str) -> str | None:
     restart, so it names one checkpoint's life: a deleted and recreated checkpoint, even at
     the same path, gets a new id (and its batch ids restart at 0).
     """
-    text = read_text(spark, f"{checkpoint}/metadata")
+    text = _read_text(spark, f"{checkpoint}/metadata")
     if not text:
         return None
     try:
@@ -205,7 +205,7 @@ def query_id(spark: SparkSession, checkpoint: str) -> str | None:
 
 def _initial_offsets(spark: SparkSession, checkpoint: str) -> Offsets | None:
     """Start offsets of the first batch, which the Kafka source logs under ``sources/0``."""
-    text = read_text(spark, f"{checkpoint}/sources/0/0")
+    text = _read_text(spark, f"{checkpoint}/sources/0/0")
     if text is None:
         return None
     body = text[text.index("{") :] if "{" in text else ""
