@@ -290,6 +290,17 @@ def test_failures_are_translated_into_clear_errors():
     )
     assert isinstance(other, QueryFailedError)
     assert "DELTA_NOT_NULL_CONSTRAINT_VIOLATED" in str(other)
+    gone = _translate(
+        RuntimeError(
+            "[STREAM_FAILED] Query x terminated with exception: "
+            "org.apache.kafka.common.errors.UnknownTopicOrPartitionException: This server "
+            "does not host this topic-partition."
+        ),
+        cfg,
+    )
+    assert isinstance(gone, QueryFailedError)
+    assert str(gone).startswith(f"a topic of events is no longer on Kafka at {cfg.bootstrap} ")
+    assert "--checkpoint" in str(gone)
 
 
 _SPARK_NPE = (

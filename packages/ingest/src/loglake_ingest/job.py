@@ -52,6 +52,8 @@ DATA_LOSS_MARKERS: Final = ("KAFKA_DATA_LOSS", "data may have been lost", "failO
 #: and repeats nothing; the job does that this many times per run, and no more.
 KNOWN_SPARK_FAILURE: Final = "KafkaMicroBatchStream$.metrics"
 KNOWN_FAILURE_RESTARTS: Final = 1
+#: Kafka's error when a subscribed topic disappears after the check at start.
+MISSING_TOPIC_MARKER: Final = "UnknownTopicOrPartitionException"
 
 
 @dataclass
@@ -215,6 +217,13 @@ def _translate(exc: BaseException, config: IngestConfig) -> IngestError:
         )
     if isinstance(exc, IngestError):
         return exc
+    if MISSING_TOPIC_MARKER in text:
+        return QueryFailedError(
+            f"a topic of {','.join(config.topics)} is no longer on Kafka at {config.bootstrap} "
+            "(deleted while the job ran?). Create it again and restart; if it was recreated, "
+            "its old offsets are gone: start with a new --checkpoint and --starting-offsets "
+            f"earliest. Spark said: {_root_cause(text)}"
+        )
     if "ReconciliationError" in text:
         detail = text.split("ReconciliationError:", 1)[-1].strip().splitlines()[0]
         return ReconciliationError(detail)
