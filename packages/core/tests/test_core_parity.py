@@ -620,6 +620,19 @@ def _accelerator_corpus() -> list[bytes]:
         ("}", "}x"),
         ("}", "},"),
         ('"service"', '"serv\\u0069ce"'),
+        # unknown fields: plain ones (printable ASCII, no escape) are taken, the rest declined
+        ('"message":"ok"', '"message":"ok","ab_bucket":"b"'),
+        ('"message":"ok"', '"zz":"1","message":"ok","ab":"x y/z <\'>","Service":"web"'),
+        ('"message":"ok"', '"message":"ok","k":""'),
+        ('"message":"ok"', '"message":"ok","k":"a\\nb"'),
+        ('"message":"ok"', '"message":"ok","k":"caf\u00e9"'),
+        ('"message":"ok"', '"message":"ok","k\u00e9":"v"'),
+        ('"message":"ok"', '"message":"ok","k":"a","k":"b"'),
+        ('"message":"ok"', '"message":"ok","k":1'),
+        ('"message":"ok"', '"message":"ok","k":null'),
+        ('"message":"ok"', '"message":"ok","k":{"x":"y"}'),
+        ('"message":"ok"', '"message":"ok","":"v"'),
+        ('"message":"ok"', '"message":"ok","k":"a\x7fb"'),
     ]
     out = [base.encode()]
     for old, new in swaps:
@@ -672,6 +685,38 @@ def test_accelerator_decides_like_the_spark_rules(spark: Any) -> None:
     assert accepted <= valid  # it never accepts what the rules reject
     assert 0 in accepted
     assert len(accepted & set(range(len(corpus)))) > 20
+    plain_unknown = [i for i, r in enumerate(corpus) if b'"ab_bucket"' in r or b'"zz"' in r]
+    assert len(plain_unknown) == 2
+    assert set(plain_unknown) <= accepted  # it takes plain unknown fields ...
+    assert {fast[i]._rescued for i in plain_unknown} == {
+        '{"ab_bucket":"b"}',
+        '{"Service":"web","ab":"x y/z <\'>","zz":"1"}',  # ... with sorted keys
+    }
+
+
+@pytest.mark.spark
+def test_accepted_rows_can_drop_their_message(spark: Any) -> None:
+    """``keep_accepted_value=False``: only the rows the accelerator took lose the message."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from loglake_core.spark import rules
+
+    corpus = _accelerator_corpus()
+    took, declined_valid, rejected = corpus[0], corpus[3], b'{"event_id": 1}'
+    assert b"\\u00e9" in declined_valid  # a \\u escape: the Spark rules decide, and accept
+    df = spark.createDataFrame(
+        [(i, r) for i, r in enumerate([took, declined_valid, rejected])], "i long, value binary"
+    )
+    checked = rules.validate_values(df, now_col=F.lit(NOW), keep_accepted_value=False)
+    rows = {r.i: r for r in checked.select("i", "value", "event_id", "reason_code").collect()}
+    assert (rows[0].value, rows[0].event_id, rows[0].reason_code) == (None, "e-2", None)
+    assert (bytes(rows[1].value), rows[1].event_id, rows[1].reason_code) == (
+        declined_valid,
+        "e-2",
+        None,
+    )
+    assert bytes(rows[2].value) == rejected
+    assert rows[2].reason_code is not None
 
 
 @pytest.mark.spark

@@ -87,7 +87,8 @@ def default_validator(config: IngestConfig) -> Validator:
     validation = config.validation_config()
 
     def validate(df: DataFrame) -> DataFrame:
-        return validate_values(df, "value", config=validation)
+        # quarantine keeps the message of rejected rows only (see ``prepare_stream``)
+        return validate_values(df, "value", config=validation, keep_accepted_value=False)
 
     return validate
 

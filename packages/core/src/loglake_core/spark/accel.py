@@ -1,8 +1,10 @@
 """The JVM accelerator of the Spark validator: the common, valid event in one pass.
 
 ``jvm/AcceptFlatEvent.java`` reads a message's bytes once and returns the typed event
-fields and the normalised page when the message is a flat, strict JSON object of known
-fields that passes every rule, and null otherwise. It never rejects: a null row goes
+fields, the normalised page and ``_rescued`` when the message is a flat, strict JSON object
+that passes every rule, and null otherwise. Unknown fields are accepted when they are plain
+(a printable ASCII key and string value without escapes), the kind a producer adds ahead of
+the contract; any other unknown field goes to the Spark rules. It never rejects: a null row goes
 through the Spark expression validator (``loglake_core.spark.rules``), which decides and
 words every rejection. Its rules are not written in Java: :func:`contract_json` hands it
 ``EVENT_FIELDS``, the validator settings and the page patterns, so the contract stays
@@ -145,7 +147,7 @@ def contract_json(config: ValidationConfig, max_bytes: int) -> str:
 
 
 def result_schema() -> StructType:
-    """What the Java class returns: the event fields (``event_time`` in microseconds), page."""
+    """What the Java class returns: the event fields (``event_time`` in µs), page, _rescued."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     from loglake_core.spark.schema import spark_type
@@ -157,6 +159,7 @@ def result_schema() -> StructType:
                 for f in EVENT_FIELDS
             ),
             StructField("page", StringType()),
+            StructField("_rescued", StringType()),
         ]
     )
 

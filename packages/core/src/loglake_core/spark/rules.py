@@ -27,8 +27,9 @@ columns are reused for every micro-batch of the same Spark application and setti
 The accelerator: when its jar is on Spark's classpath, a Java UDF
 (``loglake_core.spark.accel``) first reads each message and returns the typed fields of
 a flat event that passes every rule, or null. A row it accepts takes its values (and
-``page``) from it; every helper column of a row it accepted sees a null message, which
-costs little. The rules below decide every other row, and they alone reject.
+``page`` and ``_rescued``) from it; every helper column of a row it accepted sees a null
+message, which costs little. The rules below decide every other row, and they alone
+reject.
 
 Example:
     >>> checked = kafka_df.transform(validate_values)  # doctest: +SKIP
@@ -85,7 +86,7 @@ _SHOW_CHARS: Final = 60
 _MS_CLAMP: Final = 10**15
 _MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
 _MAX_PLANS: Final = 16
-_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool, str | None], _Plan] = {}
+_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool, str | None, bool], _Plan] = {}
 #: Every event field read as text (a JSON string yields its value, anything else its JSON).
 _STRINGS_SCHEMA: Final = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
 #: Each event field as the fast path reads it: strings as text, numbers typed, the map as a
@@ -211,12 +212,16 @@ class _Plan:
 
     stages: list[list[Column]] = field(default_factory=list)
     outputs: list[Column] = field(default_factory=list)
+    #: After this many stages, ``(column, new value)`` replaces an input column in place.
+    replace: tuple[int, str, Column] | None = None
 
     def apply(self, df: DataFrame) -> DataFrame:
         """Run the stages on ``df`` and keep its columns plus the outputs."""
         out = df
-        for columns in self.stages:
+        for done, columns in enumerate(self.stages, start=1):
             out = out.select("*", *columns)
+            if self.replace is not None and self.replace[0] == done:
+                out = out.withColumn(self.replace[1], self.replace[2])
         return out.select(*df.columns, *self.outputs)
 
 
@@ -669,6 +674,7 @@ def validate_values(
     now_col: Column | str | None = None,
     fast_path: bool = True,
     accelerate: bool = True,
+    keep_accepted_value: bool = True,
 ) -> DataFrame:
     """Validate Kafka message values against the event contract, as Spark columns.
 
@@ -690,6 +696,11 @@ def validate_values(
         accelerate: let the JVM accelerator (``loglake_core.spark.accel``) accept the
             common valid event in one pass when its jar is on Spark's classpath (same
             results; off only to compare).
+        keep_accepted_value: ``False`` nulls ``value_col`` on the rows the accelerator
+            accepted, right after it read them. They are valid, and a caller that keeps
+            the message of rejected rows only (the ingest job's quarantine) spares the
+            later projections copying it: each one holding a function Spark cannot
+            compile into the stage's code copies the whole row.
     """
     accel_name = (
         accel.register(df.sparkSession, accel.contract_json(config, FAST_PATH_MAX_BYTES))
@@ -697,16 +708,17 @@ def validate_values(
         else None
     )
     fast_path = fast_path and accel_name is None
+    mask = not keep_accepted_value
     if now_col is not None and not isinstance(now_col, str):
-        return _build_plan(value_col, config, now_col, fast_path, accel_name).apply(df)
+        return _build_plan(value_col, config, now_col, fast_path, accel_name, mask).apply(df)
     # Building the columns costs hundreds of Py4J calls; a plan is reusable (unresolved
     # columns), so one is kept per Spark application and settings (once per micro-batch
     # would be wasted time).
     app = df.sparkSession.sparkContext.applicationId
-    key = (app, value_col, config, now_col, fast_path, accel_name)
+    key = (app, value_col, config, now_col, fast_path, accel_name, mask)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _build_plan(value_col, config, now_col, fast_path, accel_name)
+        plan = _build_plan(value_col, config, now_col, fast_path, accel_name, mask)
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = plan
@@ -719,11 +731,13 @@ def _build_plan(
     now_col: Column | str | None,
     fast_path: bool,
     accel_name: str | None = None,
+    mask_accepted_value: bool = False,
 ) -> _Plan:
     """Build every column of ``validate_values`` (see there).
 
     With ``accel_name`` (the registered accelerator) a row it accepts takes its values
     from it, and every other column sees a null message (nulls are cheap to carry).
+    ``mask_accepted_value``: ``keep_accepted_value=False`` of ``validate_values``.
     """
     if isinstance(now_col, str):
         now_col = F.col(now_col)
@@ -738,6 +752,8 @@ def _build_plan(
     )
     out = _stage(out, acc=accepted)
     raw = F.when(_c("acc").isNull(), raw)
+    if mask_accepted_value and accel_name:
+        out.replace = (len(out.stages), value_col, F.when(_c("acc").isNull(), F.col(value_col)))
     out = _stage(out, bytes=raw, text=raw.cast("string"))
     out = _fast_checks(out, config, fast_path)
     out = _message_checks(out, config)
@@ -814,7 +830,9 @@ def _build_plan(
         F.when(_c("acc").isNotNull(), _c("acc")["page"])
         .otherwise(normalize_page_col(values["page_url"]))
         .alias("page"),
-        F.when(F.size(rescued) > 0, F.to_json(rescued)).alias("_rescued"),
+        F.when(_c("acc").isNotNull(), _c("acc")["_rescued"])
+        .when(F.size(rescued) > 0, F.to_json(rescued))
+        .alias("_rescued"),
         F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY)).cast("int")).alias(
             "event_date"
         ),

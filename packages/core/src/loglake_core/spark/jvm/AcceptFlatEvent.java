@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -22,14 +23,16 @@ import org.apache.spark.sql.api.java.UDF2;
  * passes every rule of the contract, and null otherwise. It never rejects: a null sends the
  * row to the Spark expression validator (loglake_core.spark.rules), which decides and words
  * every rejection. So this class only has to be exact about what it accepts, and it
- * declines anything unusual (string escapes other than the short ones, unknown fields,
- * long numbers, naive times unless read as UTC, more than maxBytes bytes).
+ * declines anything unusual (string escapes other than the short ones, long numbers,
+ * naive times unless read as UTC, more than maxBytes bytes, unknown fields other than
+ * plain ones: a printable ASCII key and a printable ASCII string value without escapes).
  *
  * <p>The rules are not written here: the constructor takes the contract as JSON, built by
  * loglake_core.spark.accel from loglake_core.schema.EVENT_FIELDS and the validator settings.
  * The result is a struct of the event fields in contract order (event_time a long of
- * microseconds, an absent field null) and then page, page_url normalised by the steps and
- * patterns of loglake_core.pages, also handed over in the contract.
+ * microseconds, an absent field null), then page, page_url normalised by the steps and
+ * patterns of loglake_core.pages, also handed over in the contract, then _rescued: the
+ * unknown fields as a compact JSON object with sorted keys, or null when there are none.
  */
 public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
   private static final long serialVersionUID = 1L;
@@ -64,8 +67,9 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     if (message.length == 0 || message.length > c.maxBytes) {
       return null;
     }
-    Object[] values = new Object[c.fields.length + 1];
-    if (!new Scanner(message, c).object(values)) {
+    Object[] values = new Object[c.fields.length + 2];
+    Scanner scanner = new Scanner(message, c);
+    if (!scanner.object(values)) {
       return null;
     }
     if (!accepts(c, values, nowMicros)) {
@@ -74,6 +78,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     if (c.pageUrlIndex >= 0 && values[c.pageUrlIndex] != null) {
       values[c.fields.length] = c.pages.normalize((String) values[c.pageUrlIndex]);
     }
+    values[c.fields.length + 1] = scanner.rescued();
     return RowFactory.create(values);
   }
 
@@ -376,9 +381,16 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
 
   /** A strict reader of one flat JSON object; any surprise returns false (declined). */
   static final class Scanner {
+    /** What key() returns for a plain unknown key (its bytes: keyStart, keyLength). */
+    private static final int UNKNOWN = -2;
+
     private final byte[] b;
     private final Contract c;
     private int pos;
+    private int keyStart;
+    private int keyLength;
+    /** Unknown fields in key order (as Spark's VARIANT object and Python's sort_keys). */
+    private TreeMap<String, String> unknown;
 
     Scanner(byte[] b, Contract c) {
       this.b = b;
@@ -395,17 +407,22 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       if (!take('}')) {
         while (true) {
           int field = key();
-          if (field < 0 || seen[field]) {
+          if (field == UNKNOWN) {
+            if (!unknownField()) {
+              return false;
+            }
+          } else if (field < 0 || seen[field]) {
             return false;
-          }
-          seen[field] = true;
-          skipWs();
-          if (!take(':')) {
-            return false;
-          }
-          skipWs();
-          if (!value(c.fields[field].type, values, field)) {
-            return false;
+          } else {
+            seen[field] = true;
+            skipWs();
+            if (!take(':')) {
+              return false;
+            }
+            skipWs();
+            if (!value(c.fields[field].type, values, field)) {
+              return false;
+            }
           }
           skipWs();
           if (take('}')) {
@@ -446,6 +463,55 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       }
     }
 
+    /** After a plain unknown key: its plain value, kept for _rescued (a repeat declines). */
+    private boolean unknownField() {
+      String name = new String(b, keyStart, keyLength, StandardCharsets.US_ASCII);
+      skipWs();
+      if (!take(':')) {
+        return false;
+      }
+      skipWs();
+      if (!take('"')) {
+        return false;
+      }
+      int start = pos;
+      while (pos < b.length && b[pos] != '"') {
+        if (!printableAscii(b[pos]) || b[pos] == '\\') {
+          return false;
+        }
+        pos++;
+      }
+      if (pos >= b.length) {
+        return false;
+      }
+      String text = new String(b, start, pos - start, StandardCharsets.US_ASCII);
+      pos++;
+      if (unknown == null) {
+        unknown = new TreeMap<>();
+      }
+      return unknown.put(name, text) == null;
+    }
+
+    /** The unknown fields as {"key":"value",...}, or null (nothing in them needs escaping). */
+    String rescued() {
+      if (unknown == null) {
+        return null;
+      }
+      StringBuilder out = new StringBuilder(32 * unknown.size());
+      out.append('{');
+      for (Map.Entry<String, String> e : unknown.entrySet()) {
+        if (out.length() > 1) {
+          out.append(',');
+        }
+        out.append('"').append(e.getKey()).append("\":\"").append(e.getValue()).append('"');
+      }
+      return out.append('}').toString();
+    }
+
+    private static boolean printableAscii(byte x) {
+      return x >= 0x20 && x < 0x7f;
+    }
+
     private Map<String, String> flatMap() {
       if (!take('{')) {
         return null;
@@ -477,7 +543,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       }
     }
 
-    /** The index of a known field named by the next key, or -1. */
+    /** The index of a known field named by the next key, UNKNOWN for a plain other key, or -1. */
     private int key() {
       if (!take('"')) {
         return -1;
@@ -500,7 +566,14 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
           return i;
         }
       }
-      return -1;
+      for (int i = start; i < pos - 1; i++) {
+        if (!printableAscii(b[i])) {
+          return -1;
+        }
+      }
+      keyStart = start;
+      keyLength = len;
+      return len > 0 ? UNKNOWN : -1;
     }
 
     /** A string with no escape but the short ones, strict UTF-8 and no control character. */
