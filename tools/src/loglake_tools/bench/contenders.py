@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from loglake_ingest.config import DEFAULT_MAX_OFFSETS_PER_TRIGGER
 from loglake_tools.bench.checkpoint import batch_sizes, drain_seconds, read_batches
 from loglake_tools.bench.errors import BenchError, ComponentNotAvailableError
 from loglake_tools.bench.eventlog import event_log_env, profile
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 #: Name of the structured per-batch log record of the ingest job.
 INGEST_BATCH_EVENT: Final = "ingest_batch"
 #: Default micro-batch cap of our ingest job, given to the bare Spark baseline too.
-MAX_OFFSETS_PER_TRIGGER: Final = 500_000
+MAX_OFFSETS_PER_TRIGGER: Final = DEFAULT_MAX_OFFSETS_PER_TRIGGER
 
 
 @dataclass(frozen=True)
