@@ -95,3 +95,29 @@ def test_the_driver_environment_is_set_while_the_jvm_starts_and_the_users_value_
     with _driver_env(DRIVER_ENV):
         assert os.environ["MALLOC_ARENA_MAX"] == "8"
     assert os.environ["MALLOC_ARENA_MAX"] == "8"
+
+
+def test_the_project_file_system_only_where_its_jar_is_on_the_drivers_classpath(
+    jars: Path,
+) -> None:
+    from loglake_core.spark import accel
+    from loglake_core.spark.session import local_fs_settings
+
+    ours = str(accel.jar_path(jars))
+    given = local_fs_settings(["/j/spark.jar", ours], "local[2]", submitted=False)
+    assert given == {
+        "spark.hadoop.fs.file.impl": accel.LOCAL_FS_CLASS,
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": f"{accel.LOCAL_FS_CLASS}$Fs",
+    }
+    assert local_fs_settings(["/j/spark.jar"], "local[2]", submitted=False) == {}
+    # a cluster's executors, or a driver spark-submit started: the cluster's file system
+    assert local_fs_settings([ours], "spark://h:7077", submitted=False) == {}
+    assert local_fs_settings([ours], "local[2]", submitted=True) == {}
+
+
+def test_the_jar_digest_covers_every_java_source() -> None:
+    from loglake_core.spark import accel
+
+    names = [s.name for s in accel._sources()]
+    assert names == ["AcceptFlatEvent.java", "NioLocalFileSystem.java"]
+    assert len(accel.source_digest()) == 12

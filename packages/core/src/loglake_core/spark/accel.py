@@ -10,10 +10,12 @@ words every rejection. Its rules are not written in Java: :func:`contract_json` 
 ``EVENT_FIELDS``, the validator settings and the page patterns, so the contract stays
 defined once.
 
-The jar is built from the source shipped in this package (``javac`` against pyspark's own
-jars) by ``loglake jars fetch``, named after the source's digest so that a changed source
-never meets an old jar. A local session puts it on the driver's classpath; on a cluster,
-pass it with ``--jars``. Without it the validator gives the same results, only slower.
+The jar is built from the sources shipped in this package (``jvm/*.java``, ``javac`` against
+pyspark's own jars) by ``loglake jars fetch``, named after the sources' digest so that a changed
+source never meets an old jar. A local session puts it on the driver's classpath; on a cluster,
+pass it with ``--jars``. Without it the validator gives the same results, only slower. The same
+jar carries the local driver's file system (``jvm/NioLocalFileSystem.java``,
+``loglake_core.spark.session``).
 
 Example:
     >>> name = register(spark, contract_json(DEFAULT_VALIDATION_CONFIG, 4096))  # doctest: +SKIP
@@ -47,20 +49,34 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLASS_NAME: Final = "dev.loglake.accel.AcceptFlatEvent"
-#: The Java source, a package resource (also inside a zipped wheel given to --py-files).
-SOURCE: Final = resources.files("loglake_core.spark").joinpath("jvm", "AcceptFlatEvent.java")
+#: The Java sources' folder, a package resource (also inside a zipped wheel given to --py-files).
+SOURCES: Final = resources.files("loglake_core.spark").joinpath("jvm")
+#: The local file system without a child process per file (``loglake_core.spark.session``).
+LOCAL_FS_CLASS: Final = "dev.loglake.fs.NioLocalFileSystem"
 #: Sub-folder of the jars folder that holds the accelerator's jar.
 JAR_FOLDER: Final = "loglake"
 #: Spark applications whose JVM lacks the class (said once, then not tried again).
 _MISSING: set[str] = set()
 
 
-def source_digest() -> str:
-    """First 12 hex digits of the SHA-256 of the Java source (``none`` when it is absent)."""
+def _sources() -> list[Any]:
+    """The ``.java`` resources under ``jvm/``, by name (none when the folder is absent)."""
     try:
-        return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+        found = [s for s in SOURCES.iterdir() if s.name.endswith(".java")]
     except OSError:
+        return []
+    return sorted(found, key=lambda s: s.name)
+
+
+def source_digest() -> str:
+    """First 12 hex digits of the SHA-256 of the Java sources (``none`` when there are none)."""
+    sources = _sources()
+    if not sources:
         return "none"
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def jar_path(jars_dir: Path) -> Path:
@@ -69,7 +85,7 @@ def jar_path(jars_dir: Path) -> Path:
 
 
 def build_jar(jars_dir: Path) -> Path:
-    """Compile the source against pyspark's jars into ``jar_path(jars_dir)`` (atomic).
+    """Compile the sources against pyspark's jars into ``jar_path(jars_dir)`` (atomic).
 
     Older jars of other sources in the folder are removed.
 
@@ -87,16 +103,21 @@ def build_jar(jars_dir: Path) -> Path:
         )
     classpath = str(Path(pyspark.__file__).parent / "jars" / "*")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(prefix="loglake-accel-") as tmp,
-        resources.as_file(SOURCE) as source,
-    ):
-        out = Path(tmp) / "classes"
-        cmd = [javac, "--release", "17", "-nowarn", "-cp", classpath, "-d", str(out), str(source)]
+    with tempfile.TemporaryDirectory(prefix="loglake-accel-") as tmp:
+        out, src = Path(tmp) / "classes", Path(tmp) / "src"
+        src.mkdir()
+        files = []
+        for source in _sources():  # copied out: the resources may sit inside a zip
+            files.append(str(src / source.name))
+            (src / source.name).write_bytes(source.read_bytes())
+        if not files:
+            raise ConfigError(f"no Java sources in {SOURCES}; reinstall loglake-core")
+        cmd = [javac, "--release", "17", "-nowarn", "-cp", classpath, "-d", str(out), *files]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             output = (done.stdout + done.stderr)[-3000:]
-            raise ConfigError(f"javac failed on {SOURCE.name}:\n{output}")
+            names = ", ".join(Path(f).name for f in files)
+            raise ConfigError(f"javac failed on {names}:\n{output}")
         partial = target.with_name(target.name + ".partial")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
             jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
