@@ -234,10 +234,11 @@ def jar_settings(jars: list[str], master: str | None, *, submitted: bool) -> dic
 def local_fs_settings(jars: list[str], master: str | None, *, submitted: bool) -> dict[str, str]:
     """The project's local file system for ``file://`` paths, when its jar is in the driver.
 
-    Without Hadoop's native library (it is not on Maven Central), Hadoop's local file system
-    sets each new file's permission by running ``chmod`` and tells links from files by
-    running ``readlink``, one child process each: about 200 per micro-batch of the ingest job
-    (checkpoint files, Delta commits and checksums, Parquet files). ``NioLocalFileSystem``
+    Without Hadoop's native library (``libhadoop``, which the project does not install),
+    Hadoop's local file system sets each new file's permission by running ``chmod`` and tells
+    links from files by running ``readlink``, one child process each: about 200 per
+    micro-batch of the ingest job (checkpoint files, Delta commits and checksums, Parquet
+    files). ``NioLocalFileSystem``
     (in the accelerator's jar) does both through ``java.nio`` and leaves the rest, renames
     included, to Hadoop; a 3 M-event drain started 7 processes instead of 1,458 and ran
     4-5 % faster (docs/benchmarks.md). Only a driver that has the jar on its own classpath

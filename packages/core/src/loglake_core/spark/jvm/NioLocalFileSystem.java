@@ -24,9 +24,9 @@ import org.apache.hadoop.fs.permission.FsPermission;
  *
  * <p>Without Hadoop's native library, {@link RawLocalFileSystem} runs {@code chmod} to set a
  * new file's permission and {@code readlink} to tell a link from a file, each in a process of
- * its own: hundreds per micro-batch (every checkpoint file, Delta commit and Parquet file).
- * This file system does both through {@code java.nio}. Everything else, renames included, is
- * Hadoop's own code.
+ * its own: about 200 per micro-batch of the ingest job (checkpoint files, Delta commits and
+ * checksums, Parquet files). This file system does both through {@code java.nio}. Everything
+ * else, renames included, is Hadoop's own code.
  */
 public class NioLocalFileSystem extends LocalFileSystem {
   public NioLocalFileSystem() {
