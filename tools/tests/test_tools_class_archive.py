@@ -32,3 +32,28 @@ def test_stale_archives_of_older_names_are_removed(tmp_path: Path) -> None:
     removed = remove_stale_archives(target)
     assert sorted(p.name for p in removed) == ["spark-classes-1.jsa", "spark-classes.jsa"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.jsa", "spark-classes-2.jsa"]
+
+
+def test_another_environments_archive_of_the_same_sources_is_kept(tmp_path: Path) -> None:
+    from loglake_tools.class_archive import remove_stale_archives
+
+    target = tmp_path / "spark-classes-4-abc123-0000aaaa.jsa"
+    names = (
+        "spark-classes-4-abc123-0000aaaa.jsa",  # this environment
+        "spark-classes-4-abc123-1111bbbb.jsa",  # another checkout, same sources: in use there
+        "spark-classes-4-0ld000-0000aaaa.jsa",  # older sources
+        "spark-classes-3-abc123.jsa",  # the name before environments were told apart
+        "other.jsa",
+    )
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_stale_archives(target)
+    assert sorted(p.name for p in removed) == [
+        "spark-classes-3-abc123.jsa",
+        "spark-classes-4-0ld000-0000aaaa.jsa",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "other.jsa",
+        "spark-classes-4-abc123-0000aaaa.jsa",
+        "spark-classes-4-abc123-1111bbbb.jsa",
+    ]

@@ -121,3 +121,17 @@ def test_the_jar_digest_covers_every_java_source() -> None:
     names = [s.name for s in accel._sources()]
     assert names == ["AcceptFlatEvent.java", "NioLocalFileSystem.java"]
     assert len(accel.source_digest()) == 12
+
+
+def test_the_archive_name_tells_python_environments_apart() -> None:
+    """Two checkouts' drivers have different classpaths; one archive name served neither."""
+    import hashlib
+
+    import pyspark
+
+    from loglake_core.spark import accel
+    from loglake_core.spark.session import CLASS_ARCHIVE_NAME, environment_key
+
+    folder = str(Path(pyspark.__file__).resolve().parent)
+    assert environment_key() == hashlib.sha256(folder.encode()).hexdigest()[:8]
+    assert f"spark-classes-4-{accel.source_digest()}-{environment_key()}.jsa" == CLASS_ARCHIVE_NAME

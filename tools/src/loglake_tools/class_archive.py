@@ -10,7 +10,7 @@ half-written archive is never used. ``loglake_core.spark.session`` then adds
 2-core machine; see docs/benchmarks.md).
 
 Example:
-    >>> build_class_archive(Path("~/.cache/loglake/jars/jvm/spark-classes-2.jsa"))  # doctest: +SKIP
+    >>> build_class_archive(Path("/cache/jars/jvm/spark-classes-4-d-e.jsa"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -73,12 +73,20 @@ def build_class_archive(target: Path, jars_dir: Path | None = None) -> float:
 
 
 def remove_stale_archives(target: Path) -> list[Path]:
-    """Delete the other ``spark-classes*.jsa`` archives beside ``target``; return them.
+    """Delete the ``spark-classes*.jsa`` archives beside ``target`` that no driver can use.
 
     An archive of an older name was dumped with an older classpath, which no JVM can use
-    any more; each holds about 180 MB.
+    any more; each holds about 180 MB. An archive of the same sources for another Python
+    environment (``spark-classes-<n>-<digest>-<env>.jsa``, another checkout) is kept: the
+    drivers of that checkout use it. Returns the deleted paths.
     """
-    stale = [p for p in target.parent.glob("spark-classes*.jsa") if p != target]
+    stem = target.name.removesuffix(".jsa")
+    same_sources = stem.rsplit("-", 1)[0] + "-" if stem.count("-") >= 4 else None
+    stale = [
+        p
+        for p in target.parent.glob("spark-classes*.jsa")
+        if p != target and not (same_sources and p.name.startswith(same_sources))
+    ]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
+import importlib.util
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,11 +30,28 @@ ENV_SPARK_JARS: Final = "LOGLAKE_SPARK_JARS"
 ENV_S3_ENDPOINT: Final = "LOGLAKE_S3_ENDPOINT"
 ENV_CLASS_ARCHIVE: Final = "LOGLAKE_JVM_CLASS_ARCHIVE"
 DEFAULT_JARS_DIR: Final = "~/.cache/loglake/jars"
+
+
+def environment_key() -> str:
+    """8 hex digits naming the pyspark installation (its folder) without importing it.
+
+    Example:
+        >>> len(environment_key())
+        8
+    """
+    spec = importlib.util.find_spec("pyspark")
+    folder = Path(spec.origin).resolve().parent if spec and spec.origin else Path("none")
+    return hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+
+
 #: Name of the JVM class archive (under ``<jars dir>/jvm``) that ``loglake jars fetch`` builds.
-#: The JVM ignores an archive dumped with another classpath, so the number goes up whenever
-#: the way a local driver's classpath is built changes, and the name carries the digest of
-#: the validator accelerator's source (its jar's name): fetch then builds the new archive.
-CLASS_ARCHIVE_NAME: Final = f"spark-classes-3-{accel.source_digest()}.jsa"
+#: The JVM ignores an archive dumped with another classpath (with one warning line, and a
+#: start-up without it), so the name changes with everything on a local driver's classpath:
+#: the number goes up whenever the way the classpath is built changes, the digest is the
+#: accelerator's sources' (its jar's name), and the last part names the Python environment,
+#: whose pyspark jars come first. Two checkouts on one machine (a clone CI runs in, say) each
+#: get their own archive; with one shared name each used the other's and started without.
+CLASS_ARCHIVE_NAME: Final = f"spark-classes-4-{accel.source_digest()}-{environment_key()}.jsa"
 
 DELTA_CONF: Final[Mapping[str, str]] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -72,7 +91,7 @@ def jars_dir() -> Path:
 def class_archive() -> Path | None:
     """The JVM class archive a local Spark driver starts from, or ``None`` (none, or off).
 
-    ``loglake jars fetch`` builds ``<jars dir>/jvm/spark-classes-3-<digest>.jsa`` (a HotSpot
+    ``loglake jars fetch`` builds ``<jars dir>/jvm/spark-classes-4-<digest>-<env>.jsa`` (a HotSpot
     application class-data-sharing archive of the classes a Spark and Delta job loads),
     so a local driver maps those classes instead of loading and verifying them at every
     start. ``$LOGLAKE_JVM_CLASS_ARCHIVE`` names another archive, or turns it off with
