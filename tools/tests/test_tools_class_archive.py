@@ -57,3 +57,21 @@ def test_another_environments_archive_of_the_same_sources_is_kept(tmp_path: Path
         "spark-classes-4-abc123-0000aaaa.jsa",
         "spark-classes-4-abc123-1111bbbb.jsa",
     ]
+
+
+def test_only_the_newest_archives_of_other_environments_are_kept(tmp_path: Path) -> None:
+    """A checkout that is gone (a CI clone) must not leave 180 MB behind for good."""
+    import os
+
+    from loglake_tools.class_archive import KEEP_OTHER_ENVIRONMENTS, remove_stale_archives
+
+    target = tmp_path / "spark-classes-4-abc123-0000aaaa.jsa"
+    target.write_bytes(b"x")
+    others = [tmp_path / f"spark-classes-4-abc123-{n:08x}.jsa" for n in range(1, 5)]
+    for age, path in enumerate(others):  # the first is the newest
+        path.write_bytes(b"x")
+        os.utime(path, (1_000_000 - age, 1_000_000 - age))
+    removed = remove_stale_archives(target)
+    assert KEEP_OTHER_ENVIRONMENTS == 2
+    assert sorted(removed) == sorted(others[2:])
+    assert sorted(tmp_path.iterdir()) == sorted([target, *others[:2]])

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds the training workload may take before it counts as failed.
 TRAINING_TIMEOUT_S = 600
+#: Archives of the same sources kept for other Python environments (the newest first).
+KEEP_OTHER_ENVIRONMENTS = 2
 
 
 class ClassArchiveError(RuntimeError):
@@ -72,21 +74,32 @@ def build_class_archive(target: Path, jars_dir: Path | None = None) -> float:
     return time.monotonic() - started
 
 
+def _mtime(path: Path) -> float:
+    """Modification time, 0 for a file another process removed meanwhile."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def remove_stale_archives(target: Path) -> list[Path]:
     """Delete the ``spark-classes*.jsa`` archives beside ``target`` that no driver can use.
 
     An archive of an older name was dumped with an older classpath, which no JVM can use
-    any more; each holds about 180 MB. An archive of the same sources for another Python
-    environment (``spark-classes-<n>-<digest>-<env>.jsa``, another checkout) is kept: the
-    drivers of that checkout use it. Returns the deleted paths.
+    any more; each holds about 180 MB. Archives of the same sources for other Python
+    environments (``spark-classes-<n>-<digest>-<env>.jsa``, other checkouts) are kept, the
+    ``KEEP_OTHER_ENVIRONMENTS`` newest of them: the drivers of those checkouts use them,
+    while a checkout that is gone leaves its archive behind. Returns the deleted paths.
     """
     stem = target.name.removesuffix(".jsa")
     same_sources = stem.rsplit("-", 1)[0] + "-" if stem.count("-") >= 4 else None
-    stale = [
-        p
-        for p in target.parent.glob("spark-classes*.jsa")
-        if p != target and not (same_sources and p.name.startswith(same_sources))
-    ]
+    others = [p for p in target.parent.glob("spark-classes*.jsa") if p != target]
+    kept = sorted(
+        (p for p in others if same_sources and p.name.startswith(same_sources)),
+        key=_mtime,
+        reverse=True,
+    )[:KEEP_OTHER_ENVIRONMENTS]
+    stale = [p for p in others if p not in kept]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
