@@ -67,7 +67,14 @@ def test_new_files_and_folders_get_hadoops_permissions(spark: Any, tmp_path: Pat
     assert (tmp_path / "made" / "part-0").read_bytes() == b"abc"
     # the checksum file beside it, as Hadoop's own local file system writes
     assert (tmp_path / "made" / ".part-0.crc").is_file()
-    assert stat.S_IMODE(os.stat(tmp_path / "made" / "part-0").st_mode) & 0o600 == 0o600
+    # Hadoop's defaults under its umask (0644 and 0755 with the default 022)
+    jvm, conf = _hadoop(spark)
+    permission = jvm.org.apache.hadoop.fs.permission.FsPermission
+    umask = permission.getUMask(conf)
+    file_mode = permission.getFileDefault().applyUMask(umask).toShort()
+    dir_mode = permission.getDirDefault().applyUMask(umask).toShort()
+    assert stat.S_IMODE(os.stat(tmp_path / "made" / "part-0").st_mode) == file_mode
+    assert stat.S_IMODE(os.stat(tmp_path / "made").st_mode) == dir_mode
 
 
 def test_link_status_of_files_folders_links_and_missing_paths(spark: Any, tmp_path: Path) -> None:
@@ -80,7 +87,8 @@ def test_link_status_of_files_folders_links_and_missing_paths(spark: Any, tmp_pa
     status = fs.getFileLinkStatus(_path(spark, tmp_path / "f"))
     assert (status.isFile(), status.isSymlink(), status.getLen()) == (True, False, 5)
     assert fs.getFileLinkStatus(_path(spark, tmp_path / "d")).isDirectory()
-    assert fs.getFileLinkStatus(_path(spark, tmp_path / "l")) is not None
+    # as Hadoop's own for a qualified path: the status of the path itself, no error
+    assert fs.getFileLinkStatus(_path(spark, tmp_path / "l")).getPath().getName() == "l"
     with pytest.raises(Py4JJavaError, match="FileNotFoundException"):
         fs.getFileLinkStatus(_path(spark, tmp_path / "missing"))
 

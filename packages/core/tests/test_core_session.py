@@ -101,18 +101,20 @@ def test_the_project_file_system_only_where_its_jar_is_on_the_drivers_classpath(
     jars: Path,
 ) -> None:
     from loglake_core.spark import accel
-    from loglake_core.spark.session import local_fs_settings
+    from loglake_core.spark.session import jar_settings, local_fs_settings
+
+    def given(jar_list: list[str], master: str, *, submitted: bool = False) -> dict[str, str]:
+        return local_fs_settings(jar_settings(jar_list, master, submitted=submitted))
 
     ours = str(accel.jar_path(jars))
-    given = local_fs_settings(["/j/spark.jar", ours], "local[2]", submitted=False)
-    assert given == {
+    assert given(["/j/spark.jar", ours], "local[2]") == {
         "spark.hadoop.fs.file.impl": accel.LOCAL_FS_CLASS,
         "spark.hadoop.fs.AbstractFileSystem.file.impl": f"{accel.LOCAL_FS_CLASS}$Fs",
     }
-    assert local_fs_settings(["/j/spark.jar"], "local[2]", submitted=False) == {}
+    assert given(["/j/spark.jar"], "local[2]") == {}
     # a cluster's executors, or a driver spark-submit started: the cluster's file system
-    assert local_fs_settings([ours], "spark://h:7077", submitted=False) == {}
-    assert local_fs_settings([ours], "local[2]", submitted=True) == {}
+    assert given([ours], "spark://h:7077") == {}
+    assert given([ours], "local[2]", submitted=True) == {}
 
 
 def test_the_jar_digest_covers_every_java_source() -> None:

@@ -191,8 +191,9 @@ def build_spark_session(
     settings: dict[str, str] = {**DELTA_CONF, **LOCAL_CONF}
     if jars is None and not submitted:
         jars = spark_jars()
-    settings.update(jar_settings(jars or [], master, submitted=submitted))
-    settings.update(local_fs_settings(jars or [], master, submitted=submitted))
+    classpath = jar_settings(jars or [], master, submitted=submitted)
+    settings.update(classpath)
+    settings.update(local_fs_settings(classpath))
     settings.update(s3a_conf(s3_endpoint or os.environ.get(ENV_S3_ENDPOINT)))
     settings.update(conf or {})
     if not submitted:  # a driver JVM this process starts: give it the class archive
@@ -250,7 +251,7 @@ def jar_settings(jars: list[str], master: str | None, *, submitted: bool) -> dic
     return {"spark.jars": ",".join(jars)}
 
 
-def local_fs_settings(jars: list[str], master: str | None, *, submitted: bool) -> dict[str, str]:
+def local_fs_settings(classpath: Mapping[str, str]) -> dict[str, str]:
     """The project's local file system for ``file://`` paths, when its jar is in the driver.
 
     Without Hadoop's native library (``libhadoop``, which the project does not install),
@@ -263,13 +264,15 @@ def local_fs_settings(jars: list[str], master: str | None, *, submitted: bool) -
     4-5 % faster (docs/benchmarks.md). Only a driver that has the jar on its own classpath
     gets it; ``conf`` can set ``spark.hadoop.fs.file.impl`` back.
 
+    Args:
+        classpath: what :func:`jar_settings` gave for the session.
+
     Example:
-        >>> local_fs_settings([], "local[2]", submitted=False)
+        >>> local_fs_settings({"spark.jars": "/j/a.jar"})
         {}
     """
-    driver_classpath = jar_settings(jars, master, submitted=submitted)
     accelerator = accel.jar_path(jars_dir()).name
-    on_driver = driver_classpath.get("spark.driver.extraClassPath", "").split(os.pathsep)
+    on_driver = classpath.get("spark.driver.extraClassPath", "").split(os.pathsep)
     if not any(Path(j).name == accelerator for j in on_driver):
         return {}
     return {
