@@ -124,3 +124,89 @@ def test_batch_writer_is_idempotent_per_batch_id(spark, tmp_path, validator, eve
     other = BatchWriter(spark, config, read_offsets=False, query_id="q2")
     other(batch, 7)
     assert spark.read.format("delta").load(layout.raw_events).count() == 4
+
+
+def _append(spark, path, rows, **options):
+    writer = spark.createDataFrame(rows, "n INT").write.format("delta").mode("append")
+    for key, value in options.items():
+        writer = writer.option(key, value)
+    writer.save(path)
+
+
+def test_commit_markers_give_each_apps_last_batch(spark, tmp_path, monkeypatch):
+    from loglake_ingest import commits
+    from loglake_ingest.commits import commit_marker, last_committed_batch
+
+    path = str(tmp_path / "t")
+    for app, batch in (("a", 0), ("a", 1), ("b", 5)):
+        _append(spark, path, [(batch,)], userMetadata=commit_marker(app, batch))
+    _append(spark, path, [(9,)], userMetadata="nightly compaction")
+    for n in range(3):  # other writers' commits after the apps' last ones
+        _append(spark, path, [(n,)])
+
+    assert last_committed_batch(spark, path, "a") == 1
+    assert last_committed_batch(spark, path, "b") == 5
+    assert last_committed_batch(spark, path, "c") is None
+    # Older than the first look: the look widens until it reaches the marker.
+    monkeypatch.setattr(commits, "FIRST_LOOK", 2)
+    monkeypatch.setattr(commits, "LOOK_GROWTH", 2)
+    assert last_committed_batch(spark, path, "a") == 1
+    assert last_committed_batch(spark, path, "c") is None
+
+
+def test_a_table_written_with_delta_transactions_still_knows_its_batches(spark, tmp_path):
+    from loglake_ingest.commits import last_committed_batch
+
+    path = str(tmp_path / "t")
+    _append(spark, path, [(1,)], txnAppId="loglake-ingest-old", txnVersion="4")
+    _append(spark, path, [(2,)])
+
+    assert last_committed_batch(spark, path, "loglake-ingest-old") == 4
+    assert last_committed_batch(spark, path, "loglake-ingest-new") is None
+
+
+def test_only_a_batch_that_may_run_again_reads_the_commits(
+    spark, tmp_path, validator, event, kafka_frame, monkeypatch
+):
+    from loglake_ingest import batch as batch_module
+    from loglake_ingest.batch import BatchWriter
+    from loglake_ingest.tables import ensure_tables
+
+    config = IngestConfig(
+        topics=("t",), lake=str(tmp_path / "lake"), bootstrap="unused:1", control_table=None
+    )
+    ensure_tables(spark, config.layout)
+    looked: list[str] = []
+    real = batch_module.last_committed_batch
+
+    def counting(spark, path, app_id):
+        looked.append(path)
+        return real(spark, path, app_id)
+
+    monkeypatch.setattr(batch_module, "last_committed_batch", counting)
+    now = datetime.now(UTC)
+    raw = spark.read.format("delta")
+
+    writer = BatchWriter(spark, config, read_offsets=False, query_id="q1")
+    writer(validator(kafka_frame([event("a", now), b"[1]"])), 0)  # first batch: may be a replay
+    assert len(looked) == 3
+    writer(validator(kafka_frame([event("b", now)])), 1)  # a new batch
+    assert len(looked) == 3
+    writer(validator(kafka_frame([event("b", now)])), 1)  # run again: left out everywhere
+    assert len(looked) == 6
+    assert raw.load(config.layout.raw_events).count() == 2
+    assert raw.load(config.layout.raw_quarantine).count() == 1
+    assert raw.load(config.layout.ingest_batches).count() == 2
+    # A job that crashed after batch 2 reached raw: on restart quarantine and the batch
+    # row get it, raw does not get it twice.
+    from loglake_ingest.materialize import materialize
+    from loglake_ingest.rows import raw_rows
+
+    half = materialize(validator(kafka_frame([event("c", now), b"{"])))
+    crashed = BatchWriter(spark, config, read_offsets=False, query_id="q1")
+    crashed._append(raw_rows(half.filter("reason_code IS NULL")), config.layout.raw_events, 2)
+    restarted = BatchWriter(spark, config, read_offsets=False, query_id="q1")
+    restarted(half, 2)
+    assert raw.load(config.layout.raw_events).count() == 3
+    assert raw.load(config.layout.raw_quarantine).count() == 2
+    assert raw.load(config.layout.ingest_batches).count() == 3

@@ -424,3 +424,31 @@ def test_cli_conf_overrides_the_jobs_spark_settings_and_rejects_mistakes(
     assert main([*base, "--conf", "rocksdb.maxMemoryUsageMB=512"]) == 2
     err = capsys.readouterr().err
     assert "--conf rocksdb.maxMemoryUsageMB=512 is not a Spark setting" in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "nightly compaction",
+        "{not json",
+        "[1, 2]",
+        '{"app_id": "a", "batch_id": 3}',  # no writer: someone else's metadata
+        '{"app_id": "a", "batch_id": 3, "writer": "other-tool"}',
+        '{"app_id": "a", "batch_id": "3", "writer": "loglake-ingest"}',
+        '{"app_id": 7, "batch_id": 3, "writer": "loglake-ingest"}',
+    ],
+)
+def test_commit_metadata_that_is_not_a_marker_is_ignored(text):
+    from loglake_ingest.commits import parse_marker
+
+    assert parse_marker(text) is None
+
+
+def test_commit_marker_round_trip():
+    from loglake_ingest.commits import commit_marker, parse_marker
+
+    marker = commit_marker("loglake-ingest-q1", 12)
+    assert json.loads(marker)["writer"] == "loglake-ingest"
+    assert parse_marker(marker) == ("loglake-ingest-q1", 12)

@@ -1,9 +1,10 @@
 """The ``foreachBatch`` writer: one micro-batch -> raw, quarantine, reconciliation row.
 
-Each write is a Delta append with ``txnAppId`` (the query's id, stable per checkpoint) and
-``txnVersion`` (the batch id). When a crash makes Spark run a batch again, Delta skips
-every write that already committed for that batch id, so each Kafka record lands
-exactly once in raw or in quarantine, and the reconciliation row is written once.
+Each write is a Delta append whose commit carries a marker with the query's app id
+(stable per checkpoint) and the batch id (``loglake_ingest.commits``). When Spark runs a
+batch again (after a crash, or after it failed in this process), the writer leaves out
+every table whose commits already hold that batch, so each Kafka record lands exactly
+once in raw or in quarantine, and the reconciliation row is written once.
 
 The batch is computed once (a local checkpoint, memory and disk) so the de-dup operator
 upstream runs once per batch and later steps plan over plain rows. Its valid rows are
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from loglake_ingest.commits import commit_marker, last_committed_batch
 from loglake_ingest.errors import IngestError
 from loglake_ingest.materialize import materialize, release
 from loglake_ingest.reconcile import BatchCounts
@@ -104,7 +106,7 @@ def _run_together(writes: list[Any], batch: DataFrame, batch_id: int) -> None:
 
     The quarantine append is mostly driver work (snapshot, commit) and overlaps the raw
     append's tasks. A failure of either is raised after both finished; the batch then
-    runs again and the write that committed is skipped (``txnVersion``).
+    runs again and the write that committed is left out (``loglake_ingest.commits``).
     """
     if len(writes) < 2:
         for write in writes:
@@ -146,6 +148,8 @@ class BatchWriter:
         self.counts: dict[int, BatchCounts] = {}
         self.query_id = query_id
         self._lock = threading.Lock()
+        #: highest batch id this writer has started (a batch at or below it is run again)
+        self._last_started: int | None = None
 
     def _query_id(self) -> str:
         """The running query's id, read from its checkpoint on the first batch."""
@@ -163,8 +167,35 @@ class BatchWriter:
 
     @property
     def app_id(self) -> str:
-        """Delta ``txnAppId`` of the running query."""
+        """The running query's app id in the commit markers."""
         return self.config.app_id(self._query_id())
+
+    def _start(self, batch_id: int) -> bool:
+        """Note that ``batch_id`` starts; whether it may have reached a table before.
+
+        The first batch of a writer may be the last one before a crash or a stop, and a
+        batch id at or below one already started is Spark running it again. Any other
+        batch is new.
+        """
+        again = self._last_started is None or batch_id <= self._last_started
+        self._last_started = max(batch_id, self._last_started or batch_id)
+        return again
+
+    def _tables_holding(self, batch_id: int) -> frozenset[str]:
+        """The tables whose commits already hold ``batch_id`` of this query."""
+        layout = self.layout
+        done = set()
+        for path in (layout.raw_events, layout.raw_quarantine, layout.ingest_batches):
+            last = last_committed_batch(self.spark, path, self.app_id)
+            if last is not None and last >= batch_id:
+                done.add(path)
+        if done:
+            logger.info(
+                "batch %d runs again; %s already hold it and are left out",
+                batch_id,
+                ", ".join(sorted(done)),
+            )
+        return frozenset(done)
 
     # ------------------------------------------------------------------ entry point
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
@@ -172,6 +203,7 @@ class BatchWriter:
         started = datetime.now(UTC)
         steps = _StepTimer()
         query = self._query_id()  # before any work: the writes need it
+        again = self._start(batch_id)
         start, end = (
             batch_offsets(self.spark, self.config.checkpoint_uri, batch_id)
             if self.read_offsets
@@ -183,16 +215,22 @@ class BatchWriter:
             counts.check()
             if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
                 return
+            done = self._tables_holding(batch_id) if again else frozenset()
             writes = [
                 write
-                for write, rows in (
-                    (functools.partial(self._write_raw, per_date=per_date), counts.valid_written),
-                    (self._write_quarantine, counts.quarantined),
+                for write, rows, path in (
+                    (
+                        functools.partial(self._write_raw, per_date=per_date),
+                        counts.valid_written,
+                        self.layout.raw_events,
+                    ),
+                    (self._write_quarantine, counts.quarantined, self.layout.raw_quarantine),
                 )
-                if rows
+                if rows and path not in done
             ]
             steps.run("raw+quarantine", _run_together, writes, batch, batch_id)
-            steps.run("batch_row", self._write_batch_row, counts, start, end, started)
+            if self.layout.ingest_batches not in done:
+                steps.run("batch_row", self._write_batch_row, counts, start, end, started)
         finally:
             release(batch)
         if self.progress is not None:
@@ -248,8 +286,7 @@ class BatchWriter:
         (
             df.write.format("delta")
             .mode("append")
-            .option("txnAppId", self.app_id)
-            .option("txnVersion", batch_id)
+            .option("userMetadata", commit_marker(self.app_id, batch_id))
             .option("maxRecordsPerFile", self.config.max_records_per_file)
             .save(path)
         )

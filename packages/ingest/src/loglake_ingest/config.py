@@ -213,12 +213,13 @@ class IngestConfig:
 
     @staticmethod
     def app_id(query_id: str) -> str:
-        """Delta ``txnAppId`` of the query with ``query_id`` (Spark's id of its checkpoint).
+        """App id of the query with ``query_id`` (Spark's id of its checkpoint).
 
-        Delta skips a write whose ``txnVersion`` (the batch id) is not above the last one
-        of its app id. A new checkpoint restarts batch ids at 0, so the app id must change
-        with it, even at the same path: a path-derived id made a recreated checkpoint's
-        first batches vanish as "already written".
+        A batch that runs again is left out of the tables whose commits already carry
+        its app id and a batch id at least as high (``loglake_ingest.commits``). A new
+        checkpoint restarts batch ids at 0, so the app id must change with it, even at
+        the same path: a path-derived id made a recreated checkpoint's first batches
+        vanish as "already written".
         """
         return f"loglake-ingest-{query_id}"
 

@@ -31,7 +31,7 @@ class BatchCounts:
     """What one micro-batch read and wrote.
 
     Attributes:
-        batch_id: the streaming batch id (Delta ``txnVersion``).
+        batch_id: the streaming batch id.
         records_read: Kafka records the batch covered.
         valid_written: rows written to raw/events.
         quarantined: rows written to raw/quarantine.
