@@ -165,6 +165,23 @@ def test_a_table_written_with_delta_transactions_still_knows_its_batches(spark, 
     assert last_committed_batch(spark, path, "loglake-ingest-new") is None
 
 
+def test_a_table_of_marked_commits_only_is_not_rebuilt(spark, tmp_path, monkeypatch):
+    from loglake_ingest import commits
+    from loglake_ingest.commits import commit_marker, last_committed_batch
+
+    def rebuilt(*_args):
+        raise AssertionError("read Delta's transaction record")
+
+    path = str(tmp_path / "t")
+    from delta.tables import DeltaTable
+
+    DeltaTable.createIfNotExists(spark).location(path).addColumn("n", "INT").execute()
+    monkeypatch.setattr(commits, "delta_transaction_version", rebuilt)
+    assert last_committed_batch(spark, path, "a") is None
+    _append(spark, path, [(1,)], userMetadata=commit_marker("a", 0))
+    assert last_committed_batch(spark, path, "b") is None
+
+
 def test_only_a_batch_that_may_run_again_reads_the_commits(
     spark, tmp_path, validator, event, kafka_frame, monkeypatch
 ):

@@ -41,6 +41,8 @@ WRITER: Final = "loglake-ingest"
 #: times more, until the table's whole history has been read.
 FIRST_LOOK: Final = 32
 LOOK_GROWTH: Final = 16
+#: Delta operations of an append that may carry a ``txnAppId`` (a ``foreachBatch`` write).
+UNMARKED_APPENDS: Final = frozenset({"WRITE", "STREAMING UPDATE"})
 
 
 def commit_marker(app_id: str, batch_id: int) -> str:
@@ -73,15 +75,16 @@ def last_committed_batch(spark: SparkSession, path: str, app_id: str) -> int | N
 
     Reads the table's commits newest first until one carries the app's marker; the
     app's commits are in batch order, so that one has its highest batch. Without a
-    marker in the retained history, Delta's transaction record of the app (tables
-    written with ``txnAppId`` before markers) decides; ``None`` when neither has one.
+    marker in the retained history, and only if some append there carries none (tables
+    written with ``txnAppId`` before markers), Delta's transaction record of the app
+    decides: reading it rebuilds the table's state. ``None`` when nothing names the app.
     """
     from delta.tables import DeltaTable
 
     table = DeltaTable.forPath(spark, path)
     limit = FIRST_LOOK
     while True:
-        rows = table.history(limit).select("userMetadata").collect()
+        rows = table.history(limit).select("operation", "userMetadata").collect()
         for row in rows:  # newest first
             marker = parse_marker(row.userMetadata)
             if marker is not None and marker[0] == app_id:
@@ -89,7 +92,10 @@ def last_committed_batch(spark: SparkSession, path: str, app_id: str) -> int | N
         if len(rows) < limit:  # the whole retained history has been read
             break
         limit *= LOOK_GROWTH
-    return delta_transaction_version(spark, path, app_id)
+    unmarked = any(
+        row.operation in UNMARKED_APPENDS and parse_marker(row.userMetadata) is None for row in rows
+    )
+    return delta_transaction_version(spark, path, app_id) if unmarked else None
 
 
 def delta_transaction_version(spark: SparkSession, path: str, app_id: str) -> int | None:
