@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from loglake_ingest.config import IngestConfig
-from loglake_ingest.job import run_ingest
+from loglake_ingest.job import WRITE_CONF, run_ingest
 
 pytestmark = pytest.mark.spark
 
@@ -72,13 +72,20 @@ def test_stream_dedups_within_window_keeps_late_rows_and_quarantines(
         control_table=None,
     )
 
-    summary = run_ingest(
-        config,
-        spark=spark,
-        validator=validator,
-        source=_source(spark, incoming),
-        install_signals=False,
-    )
+    # the job's own write settings (a session it builds has them)
+    for key, value in WRITE_CONF.items():
+        spark.conf.set(key, value)
+    try:
+        summary = run_ingest(
+            config,
+            spark=spark,
+            validator=validator,
+            source=_source(spark, incoming),
+            install_signals=False,
+        )
+    finally:
+        for key in WRITE_CONF:
+            spark.conf.unset(key)
 
     raw = spark.read.format("delta").load(config.layout.raw_events)
     ids = sorted(r.event_id for r in raw.select("event_id").collect())

@@ -113,6 +113,12 @@ STATE_STORE_CONF: Final = {
 }
 
 
+#: A write task keeps one open file per date it writes (up to this many) instead of sorting
+#: its rows by date first: raw and quarantine took 0.2-0.3 s less per 500 k-event batch
+#: (docs/benchmarks.md). Each date still goes to one task, so one file per date.
+WRITE_CONF: Final = {"spark.sql.maxConcurrentOutputFileWriters": "16"}
+
+
 def session_for(config: IngestConfig) -> SparkSession:
     """Build (or reuse) the SparkSession for the job."""
     from loglake_core.spark.session import build_spark_session
@@ -121,7 +127,7 @@ def session_for(config: IngestConfig) -> SparkSession:
         QUERY_NAME,
         master=config.master,
         s3_endpoint=config.s3_endpoint,
-        conf={**STATE_STORE_CONF, **config.spark_conf},
+        conf={**STATE_STORE_CONF, **WRITE_CONF, **config.spark_conf},
     )
 
 
