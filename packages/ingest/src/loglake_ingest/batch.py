@@ -177,9 +177,9 @@ class BatchWriter:
         batch id at or below one already started is Spark running it again. Any other
         batch is new.
         """
-        again = self._last_started is None or batch_id <= self._last_started
-        self._last_started = max(batch_id, self._last_started or batch_id)
-        return again
+        last = self._last_started
+        self._last_started = batch_id if last is None else max(batch_id, last)
+        return last is None or batch_id <= last
 
     def _tables_holding(self, batch_id: int) -> frozenset[str]:
         """The tables whose commits already hold ``batch_id`` of this query."""
