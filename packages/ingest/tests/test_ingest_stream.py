@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -189,6 +190,24 @@ def test_a_table_of_marked_commits_only_is_not_rebuilt(spark, tmp_path, monkeypa
     assert last_committed_batch(spark, path, "b") is None
 
 
+def test_ingest_tables_checkpoint_their_logs_less_often(spark, tmp_path):
+    from delta.tables import DeltaTable
+
+    from loglake_ingest.tables import (
+        CHECKPOINT_PROPERTY,
+        INGEST_CHECKPOINT_INTERVAL,
+        ensure_tables,
+    )
+
+    layout = IngestConfig(
+        topics=("t",), lake=str(tmp_path / "lake"), bootstrap="unused:1", control_table=None
+    ).layout
+    ensure_tables(spark, layout)
+    for path in (layout.raw_events, layout.raw_quarantine, layout.ingest_batches):
+        properties = DeltaTable.forPath(spark, path).detail().first()["properties"]
+        assert properties[CHECKPOINT_PROPERTY] == str(INGEST_CHECKPOINT_INTERVAL), path
+
+
 def test_only_a_batch_that_may_run_again_reads_the_commits(
     spark, tmp_path, validator, event, kafka_frame, monkeypatch
 ):
@@ -201,10 +220,12 @@ def test_only_a_batch_that_may_run_again_reads_the_commits(
     )
     ensure_tables(spark, config.layout)
     looked: list[str] = []
+    threads: set[str] = set()
     real = batch_module.last_committed_batch
 
     def counting(spark, path, app_id):
         looked.append(path)
+        threads.add(threading.current_thread().name)
         return real(spark, path, app_id)
 
     monkeypatch.setattr(batch_module, "last_committed_batch", counting)
@@ -218,6 +239,8 @@ def test_only_a_batch_that_may_run_again_reads_the_commits(
     assert len(looked) == 3
     writer(validator(kafka_frame([event("b", now)])), 1)  # run again: left out everywhere
     assert len(looked) == 6
+    # the commits are read beside the batch's compute, not before or after it
+    assert threads and all(name.startswith("loglake-check") for name in threads)
     assert raw.load(config.layout.raw_events).count() == 2
     assert raw.load(config.layout.raw_quarantine).count() == 1
     assert raw.load(config.layout.ingest_batches).count() == 2

@@ -13,7 +13,7 @@ from loglake_ingest.compact import parse_dates
 from loglake_ingest.config import IngestConfig, normalize_control_table
 from loglake_ingest.errors import ConfigError, ReconciliationError
 from loglake_ingest.reconcile import BatchCounts, EngineFigures, raise_on_mismatch, verify_progress
-from loglake_ingest.source import kafka_options, parse_offsets, records_in_range
+from loglake_ingest.source import _admin_options, kafka_options, parse_offsets, records_in_range
 
 pytestmark = pytest.mark.unit
 
@@ -85,6 +85,16 @@ def test_kafka_options():
     assert opts["startingOffsets"] == "earliest"
     assert opts["failOnDataLoss"] == "true"
     assert opts["maxOffsetsPerTrigger"] == "10"
+    assert opts["kafka.fetch.max.wait.ms"] == "10"
+
+
+def test_kafka_options_of_the_user_win_over_the_consumer_defaults():
+    cfg = IngestConfig(**BASE, kafka_options={"kafka.fetch.max.wait.ms": "250"})
+    opts = kafka_options(cfg)
+    assert opts["kafka.fetch.max.wait.ms"] == "250"
+    # the admin client of the start-up check gets no consumer-only setting
+    assert "fetch.max.wait.ms" not in _admin_options(opts)
+    assert _admin_options(opts)["bootstrap.servers"] == opts["kafka.bootstrap.servers"]
 
 
 def test_offsets_and_records_in_range():

@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,15 @@ def _run_together(writes: list[Any], batch: DataFrame, batch_id: int) -> None:
     with ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="loglake-write") as pool:
         for future in [pool.submit(write, batch, batch_id) for write in writes]:
             future.result()
+
+
+def _in_background(fn: Any, *args: Any) -> Future[Any]:
+    """Start ``fn(*args)`` in a thread of its own; its result (or error) is the future's."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loglake-check")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 class BatchWriter:
@@ -209,13 +218,16 @@ class BatchWriter:
             if self.read_offsets
             else ({}, {})
         )
+        # which tables hold a batch run again does not depend on its rows: read the
+        # tables' commits while the batch is computed (mostly waiting on small jobs)
+        holding = _in_background(self._tables_holding, batch_id) if again else None
         batch = steps.run("compute", materialize, batch_df)
         try:
             counts, per_date = steps.run("count", self._count, batch, batch_id, start, end)
             counts.check()
             if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
                 return
-            done = self._tables_holding(batch_id) if again else frozenset()
+            done = steps.run("check", holding.result) if holding else frozenset()
             writes = [
                 write
                 for write, rows, path in (
