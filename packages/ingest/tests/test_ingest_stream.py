@@ -240,7 +240,8 @@ def test_only_a_batch_that_may_run_again_reads_the_commits(
     writer(validator(kafka_frame([event("b", now)])), 1)  # run again: left out everywhere
     assert len(looked) == 6
     # the commits are read beside the batch's compute, not before or after it
-    assert threads and all(name.startswith("loglake-check") for name in threads)
+    assert threads
+    assert all(name.startswith("loglake-check") for name in threads)
     assert raw.load(config.layout.raw_events).count() == 2
     assert raw.load(config.layout.raw_quarantine).count() == 1
     assert raw.load(config.layout.ingest_batches).count() == 2

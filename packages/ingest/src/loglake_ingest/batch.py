@@ -214,7 +214,7 @@ class BatchWriter:
         query = self._query_id()  # before any work: the writes need it
         again = self._start(batch_id)
         start, end = (
-            batch_offsets(self.spark, self.config.checkpoint_uri, batch_id)
+            steps.run("offsets", batch_offsets, self.spark, self.config.checkpoint_uri, batch_id)
             if self.read_offsets
             else ({}, {})
         )
@@ -244,7 +244,7 @@ class BatchWriter:
             if self.layout.ingest_batches not in done:
                 steps.run("batch_row", self._write_batch_row, counts, start, end, started)
         finally:
-            release(batch)
+            steps.run("release", release, batch)
         if self.progress is not None:
             dirtied = self.progress.record(counts, started, query_id=query)
             self.totals.dirty_dates.update(dirtied)

@@ -71,7 +71,13 @@ LOCAL_CONF: Final[Mapping[str, str]] = {
     # the throughput collector: on two cores G1's collector threads cost the ingest job 20 of
     # 240 CPU-s over a 3 M-event drain, ParallelGC 6 (113 s instead of 131 s). A local
     # driver runs every task, so this is the executors' collector too.
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:+UseParallelGC",
+    # FreqInlineSize: the JIT compiler inlines hot methods of up to 100 bytecodes instead of
+    # 325, so it compiles less while a run warms up (its compiler threads share the two
+    # cores with the tasks): a 3 M-event ingest drain took 59.7 s instead of 63.2-65.6,
+    # bare Spark's 5 M drain 49.9-50.8 s instead of 51.0-53.6 (docs/benchmarks.md).
+    "spark.driver.extraJavaOptions": (
+        "-Duser.timezone=UTC -XX:+UseParallelGC -XX:FreqInlineSize=100"
+    ),
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
