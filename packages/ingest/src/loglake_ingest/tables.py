@@ -156,7 +156,7 @@ def ensure_tables(spark: SparkSession, layout: LakeLayout) -> None:
         raw_events_schema(),
         RAW_PARTITION,
         RAW_STATS_COLUMNS,
-        checkpoints,
+        properties=checkpoints,
     )
     _create(
         spark,
@@ -164,7 +164,7 @@ def ensure_tables(spark: SparkSession, layout: LakeLayout) -> None:
         quarantine_schema(),
         QUARANTINE_PARTITION,
         QUARANTINE_STATS_COLUMNS,
-        checkpoints,
+        properties=checkpoints,
     )
     _create(spark, layout.ingest_batches, batches_schema(), None, properties=checkpoints)
     logger.info("ingest tables ready under %s", layout.base)
