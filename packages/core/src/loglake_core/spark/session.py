@@ -73,7 +73,7 @@ LOCAL_CONF: Final[Mapping[str, str]] = {
     # driver runs every task, so this is the executors' collector too.
     # FreqInlineSize: the JIT compiler inlines hot methods of up to 100 bytecodes instead of
     # 325, so it compiles less while a run warms up (its compiler threads share the two
-    # cores with the tasks): a 3 M-event ingest drain took 59.7 s instead of 63.2-65.6,
+    # cores with the tasks): a 3 M-event ingest drain took 59.7 s instead of 63.9-65.6,
     # bare Spark's 5 M drain 49.9-50.8 s instead of 51.0-53.6 (docs/benchmarks.md).
     "spark.driver.extraJavaOptions": (
         "-Duser.timezone=UTC -XX:+UseParallelGC -XX:FreqInlineSize=100"
