@@ -192,10 +192,10 @@ class BatchWriter:
 
     def _tables_holding(self, batch_id: int) -> frozenset[str]:
         """The tables whose commits already hold ``batch_id`` of this query."""
-        layout = self.layout
+        layout, app_id = self.layout, self.app_id
         done = set()
         for path in (layout.raw_events, layout.raw_quarantine, layout.ingest_batches):
-            last = last_committed_batch(self.spark, path, self.app_id)
+            last = last_committed_batch(self.spark, path, app_id)
             if last is not None and last >= batch_id:
                 done.add(path)
         if done:

@@ -27,13 +27,10 @@ Example:
 from __future__ import annotations
 
 import json
-import logging
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-logger = logging.getLogger(__name__)
 
 #: ``writer`` of a marker (other tools' ``userMetadata`` is ignored).
 WRITER: Final = "loglake-ingest"
