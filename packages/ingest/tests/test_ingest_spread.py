@@ -1,4 +1,5 @@
-"""Spreading a batch's dates over write tasks (``loglake_ingest.spread``)."""
+"""Giving each date of a batch a write task of its own (``loglake_ingest.spread``), and
+computing the batch once into that shuffle (``loglake_ingest.materialize``)."""
 
 from __future__ import annotations
 
@@ -6,32 +7,24 @@ from datetime import date, timedelta
 
 import pytest
 
-from loglake_ingest.spread import date_bins, partition_keys, spark_hash_int
+from loglake_ingest.spread import DATE_SLOTS, date_slot, partition_keys, spark_hash_int
 
 DAY = date(2026, 11, 20)
 
 
 @pytest.mark.unit
-def test_bins_balance_rows_and_never_split_a_date():
-    counts = {DAY + timedelta(days=i): n for i, n in enumerate([348, 143, 120, 90, 60, 30, 5, 1])}
-    bins = date_bins(counts, 2)
-    assert set(bins) == set(counts)
-    loads = [sum(n for d, n in counts.items() if bins[d] == b) for b in (0, 1)]
-    assert max(loads) <= 0.52 * sum(counts.values())  # within 4 % of an even split
-    assert bins == date_bins(dict(reversed(counts.items())), 2)  # independent of order
-
-
-@pytest.mark.unit
-def test_bins_are_never_more_than_dates_or_slots():
-    assert date_bins({DAY: 10}, 4) == {DAY: 0}
-    assert date_bins({}, 4) == {}
-    many = {DAY + timedelta(days=i): 1 for i in range(9)}
-    assert set(date_bins(many, 4).values()) == {0, 1, 2, 3}
+def test_consecutive_dates_get_slots_of_their_own():
+    days = [DAY + timedelta(days=i) for i in range(DATE_SLOTS)]
+    assert sorted(date_slot(d) for d in days) == list(range(DATE_SLOTS))
+    # one more date shares a slot with the first: still one slot (so one task) per date
+    assert date_slot(DAY + timedelta(days=DATE_SLOTS)) == date_slot(DAY)
+    assert date_slot(date(1970, 1, 1)) == 0
+    assert date_slot(date(1969, 12, 31)) == DATE_SLOTS - 1  # before 1970 too
 
 
 @pytest.mark.unit
 def test_partition_keys_are_distinct_and_land_where_spark_would_put_them():
-    for n in (1, 2, 3, 4, 8, 16):
+    for n in (1, 2, 3, 4, 8, 16, 17):
         keys = partition_keys(n)
         assert len(set(keys)) == n
         assert [spark_hash_int(k) % n for k in keys] == list(range(n))
@@ -48,17 +41,77 @@ def test_python_hash_is_sparks_hash(spark):
 
 
 @pytest.mark.spark
-def test_each_bin_gets_its_own_spark_partition(spark):
+def test_each_date_lands_in_its_slot_and_rejected_rows_in_the_last(spark):
     from pyspark.sql import functions as sf
 
-    counts = {DAY + timedelta(days=i): 50 * (i + 1) for i in range(6)}
-    rows = [(d, i) for d, n in counts.items() for i in range(n)]
-    frame = spark.createDataFrame(rows, "event_date DATE, i INT")
-    bins = date_bins(counts, 3)
-    keys = partition_keys(3)
-    task = sf.create_map(*(v for d, b in bins.items() for v in (sf.lit(d), sf.lit(keys[b]))))
-    spread = frame.repartition(3, task[sf.col("event_date")])
-    placed = spread.select("event_date", sf.spark_partition_id().alias("p")).distinct().collect()
-    partition_of = {r["event_date"]: r["p"] for r in placed}
-    assert len(placed) == len(counts)  # one partition per date
-    assert partition_of == bins
+    from loglake_ingest.materialize import _first_shuffle, release_shuffle, shuffled_once
+    from loglake_ingest.spread import slot_key
+
+    days = [DAY + timedelta(days=i) for i in range(-3, 20)]  # more dates than slots
+    rows = [(d, None, i) for i, d in enumerate(days) for _ in range(i + 1)]
+    rows += [(DAY, "bad_json", n) for n in range(5)] + [(None, "missing_field", 9)]
+    frame = spark.createDataFrame(rows, "event_date DATE, reason_code STRING, i INT")
+    key = slot_key(sf.col("reason_code").isNull(), sf.col("event_date"))
+    spread = shuffled_once(frame, DATE_SLOTS + 1, key)
+    assert spread.rdd.getNumPartitions() == DATE_SLOTS + 1
+    placed = spread.select(
+        "event_date", "reason_code", sf.spark_partition_id().alias("p")
+    ).distinct()
+    valid = {r["event_date"]: r["p"] for r in placed.filter("reason_code IS NULL").collect()}
+    assert valid == {d: date_slot(d) for d in days}  # each date in exactly one partition
+    rejected = {r["p"] for r in placed.filter("reason_code IS NOT NULL").collect()}
+    assert rejected == {DATE_SLOTS}
+    assert spread.count() == len(rows)
+    # the batch's shuffle files are let go once it is written
+    shuffle = _first_shuffle(spread._jdf.queryExecution().analyzed().rdd())
+    tracker = spark.sparkContext._jsc.sc().env().mapOutputTracker()
+    assert tracker.containsShuffle(shuffle)
+    release_shuffle(spread)
+    assert not tracker.containsShuffle(shuffle)
+
+
+@pytest.mark.spark
+def test_the_plan_under_the_shuffle_runs_once(spark):
+    from pyspark.sql import functions as sf
+
+    from loglake_ingest.materialize import shuffled_once
+
+    def runs_of(make):
+        seen = spark.sparkContext.accumulator(0)
+
+        @sf.udf("long")
+        def touch(value):
+            seen.add(1)
+            return value
+
+        spread = make(spark.range(300).select(touch("id").alias("id")))
+        assert spread.count() == 300
+        assert spread.filter("id < 100").count() == 100
+        return seen.value
+
+    assert runs_of(lambda frame: shuffled_once(frame, 3, sf.col("id") % 3)) == 300
+    # without it, every action runs the plan again
+    assert runs_of(lambda frame: frame.repartition(3, sf.col("id") % 3)) >= 600
+
+
+@pytest.mark.spark
+def test_without_internal_create_the_batch_is_materialised(spark, monkeypatch):
+    from pyspark.sql import functions as sf
+
+    from loglake_ingest.materialize import shuffled_once
+
+    real = spark._jsparkSession
+
+    class NoInternalCreate:
+        def __getattr__(self, name):
+            if name == "internalCreateDataFrame":
+                raise AttributeError(name)
+            return getattr(real, name)
+
+    frame = spark.range(500).withColumn("r", sf.rand())
+    monkeypatch.setattr(spark, "_jsparkSession", NoInternalCreate())
+    spread = shuffled_once(frame, 2, sf.col("id") % 2)
+    monkeypatch.undo()
+    first = sorted((r["id"], r["r"]) for r in spread.collect())
+    assert first == sorted((r["id"], r["r"]) for r in spread.collect())
+    assert len(first) == 500

@@ -6,11 +6,12 @@ batch again (after a crash, or after it failed in this process), the writer leav
 every table whose commits already hold that batch, so each Kafka record lands exactly
 once in raw or in quarantine, and the reconciliation row is written once.
 
-The batch is computed once (a local checkpoint, memory and disk) so the de-dup operator
-upstream runs once per batch and later steps plan over plain rows. Its valid rows are
-repartitioned so that each date is written by one task (a batch writes one file per date
-touched, split only above the target file size) and the dates are balanced over the
-tasks (``loglake_ingest.spread``).
+The batch is computed once, into one shuffle that puts each date's valid rows in one
+partition and the rejected rows in another (``loglake_ingest.spread``), so the de-dup
+operator upstream runs once per batch, later steps plan over plain rows, and raw is
+written one file per date touched (split only above the target file size) with no
+further shuffle. The count, raw and quarantine read that shuffle's files
+(``loglake_ingest.materialize.shuffled_once``).
 
 Example:
     >>> writer = BatchWriter(spark, config)  # doctest: +SKIP
@@ -19,23 +20,22 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loglake_ingest.commits import commit_marker, last_committed_batch
 from loglake_ingest.errors import IngestError
-from loglake_ingest.materialize import materialize, release
+from loglake_ingest.materialize import release_shuffle, shuffled_once
 from loglake_ingest.reconcile import BatchCounts
 from loglake_ingest.source import Offsets, batch_offsets, query_id, records_in_range
-from loglake_ingest.spread import date_bins, partition_keys
-from loglake_ingest.tables import QUARANTINE_PARTITION, RAW_PARTITION, batches_schema
+from loglake_ingest.spread import DATE_SLOTS, slot_key
+from loglake_ingest.tables import RAW_PARTITION, batches_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -99,6 +99,14 @@ def _offsets_json(offsets: Offsets) -> str | None:
     if not offsets:
         return None
     return json.dumps({t: {str(p): o for p, o in sorted(v.items())} for t, v in offsets.items()})
+
+
+def _by_date(batch: DataFrame) -> DataFrame:
+    """The batch computed once, each date's valid rows in one partition (``spread``)."""
+    from pyspark.sql import functions as sf
+
+    key = slot_key(sf.col("reason_code").isNull(), sf.col(RAW_PARTITION))
+    return shuffled_once(batch, DATE_SLOTS + 1, key)
 
 
 def _run_together(writes: list[Any], batch: DataFrame, batch_id: int) -> None:
@@ -221,9 +229,10 @@ class BatchWriter:
         # which tables hold a batch run again does not depend on its rows: read the
         # tables' commits while the batch is computed (mostly waiting on small jobs)
         holding = _in_background(self._tables_holding, batch_id) if again else None
-        batch = steps.run("compute", materialize, batch_df)
+        batch = _by_date(batch_df)
         try:
-            counts, per_date = steps.run("count", self._count, batch, batch_id, start, end)
+            # the count is the batch's first action: it runs the de-dup and the shuffle
+            counts = steps.run("compute", self._count, batch, batch_id, start, end)
             counts.check()
             if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
                 return
@@ -231,11 +240,7 @@ class BatchWriter:
             writes = [
                 write
                 for write, rows, path in (
-                    (
-                        functools.partial(self._write_raw, per_date=per_date),
-                        counts.valid_written,
-                        self.layout.raw_events,
-                    ),
+                    (self._write_raw, counts.valid_written, self.layout.raw_events),
                     (self._write_quarantine, counts.quarantined, self.layout.raw_quarantine),
                 )
                 if rows and path not in done
@@ -244,7 +249,7 @@ class BatchWriter:
             if self.layout.ingest_batches not in done:
                 steps.run("batch_row", self._write_batch_row, counts, start, end, started)
         finally:
-            steps.run("release", release, batch)
+            steps.run("release", release_shuffle, batch)
         if self.progress is not None:
             dirtied = self.progress.record(counts, started, query_id=query)
             self.totals.dirty_dates.update(dirtied)
@@ -263,10 +268,8 @@ class BatchWriter:
         )
 
     # ------------------------------------------------------------------ steps
-    def _count(
-        self, batch: DataFrame, batch_id: int, start: Offsets, end: Offsets
-    ) -> tuple[BatchCounts, dict[date, int]]:
-        """The batch's counts, and its valid rows per event date (for spreading the write)."""
+    def _count(self, batch: DataFrame, batch_id: int, start: Offsets, end: Offsets) -> BatchCounts:
+        """The batch's counts: rows valid and rejected, event dates, latest event time."""
         from pyspark.sql import functions as sf
 
         valid = sf.col("reason_code").isNull()
@@ -283,7 +286,7 @@ class BatchWriter:
         invalid_n = sum(int(g["rows"]) for g in groups if not g["valid"])
         latest = [g["max_event_time"] for g in groups if g["max_event_time"] is not None]
         offsets_known = bool(end)
-        counts = BatchCounts(
+        return BatchCounts(
             batch_id=batch_id,
             records_read=records_in_range(start, end) if offsets_known else valid_n + invalid_n,
             valid_written=valid_n,
@@ -292,7 +295,6 @@ class BatchWriter:
             event_dates=tuple(sorted(per_date)),
             offsets_known=offsets_known,
         )
-        return counts, per_date
 
     def _append(self, df: DataFrame, path: str, batch_id: int) -> None:
         (
@@ -303,26 +305,19 @@ class BatchWriter:
             .save(path)
         )
 
-    def _write_raw(self, batch: DataFrame, batch_id: int, per_date: dict[date, int]) -> None:
-        """Append the valid rows, each date from one task, the dates balanced over tasks."""
-        from pyspark.sql import functions as sf
-
+    def _write_raw(self, batch: DataFrame, batch_id: int) -> None:
+        """Append the valid rows: each date is in one partition of the batch already."""
         from loglake_ingest.rows import raw_rows
 
-        bins = date_bins(per_date, self.spark.sparkContext.defaultParallelism)
-        keys = partition_keys(max(bins.values(), default=0) + 1)
-        task_of_date = sf.create_map(
-            *(v for day, b in sorted(bins.items()) for v in (sf.lit(day), sf.lit(keys[b])))
-        )
         rows = raw_rows(batch.filter("reason_code IS NULL"))
-        spread = rows.repartition(len(keys), task_of_date[sf.col(RAW_PARTITION)])
-        self._append(spread, self.layout.raw_events, batch_id)
+        self._append(rows, self.layout.raw_events, batch_id)
 
     def _write_quarantine(self, batch: DataFrame, batch_id: int) -> None:
+        """Append the rejected rows: all in the batch's last partition (one ingest date)."""
         from loglake_ingest.rows import quarantine_rows
 
         rows = quarantine_rows(batch.filter("reason_code IS NOT NULL"))
-        self._append(rows.repartition(QUARANTINE_PARTITION), self.layout.raw_quarantine, batch_id)
+        self._append(rows, self.layout.raw_quarantine, batch_id)
 
     def _write_batch_row(
         self, counts: BatchCounts, start: Offsets, end: Offsets, started: datetime

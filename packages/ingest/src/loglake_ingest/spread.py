@@ -1,45 +1,55 @@
-"""Spread a micro-batch's dates over the write tasks: each date in one task, big ones apart.
+"""Give each date of a micro-batch a write task of its own, computed before the count.
 
 A batch writes one file per date it touches (unless a file outgrows the target size), so
-all rows of a date must reach the same write task. ``repartition("event_date")`` does that
-by hashing the date, and hashing 8 dates into 4 tasks put 348 k of a 500 k batch into one
-task and almost nothing into two others: the write ran on one core of two. Here the
-dates are packed into bins (largest first, each into the lightest bin), and every bin
-gets its own task. Spark's hash partitioner picks the task, so each bin is keyed by an
-integer whose hash lands on that bin's partition (:func:`partition_keys`).
+all rows of a date must reach the same write task. The batch is shuffled once, right
+after the de-dup, into ``DATE_SLOTS + 1`` partitions: a valid row goes to slot
+``days since 1970-01-01 mod DATE_SLOTS`` of its ``event_date`` (up to ``DATE_SLOTS``
+consecutive dates each get a slot of their own; more share slots, still one task per
+date), a rejected row to the last slot (quarantine: one ``ingest_date`` per batch). The
+count, raw and quarantine all read that one shuffle (``loglake_ingest.materialize``).
+Spark's hash partitioner picks the partition, so each slot is keyed by an integer whose
+hash lands on that slot's partition (:func:`partition_keys`); ``repartition("event_date")``
+would hash the dates themselves, and hashing 8 dates into 4 tasks once put 348 k of a 500 k
+batch into one task and almost nothing into two others.
 
 Example:
-    >>> from datetime import date
-    >>> date_bins({date(2026, 1, 1): 900, date(2026, 1, 2): 500, date(2026, 1, 3): 400}, 2)
-    {datetime.date(2026, 1, 1): 0, datetime.date(2026, 1, 2): 1, datetime.date(2026, 1, 3): 1}
+    >>> date_slot(date(1970, 1, 17))
+    0
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+#: Slots for the dates of one batch; the rejected rows get one more.
+DATE_SLOTS: Final = 16
+EPOCH: Final = date(1970, 1, 1)
 #: Seed of Spark's ``hash`` (``Murmur3Hash``), which its hash partitioner uses.
 SPARK_HASH_SEED: Final = 42
 _MASK: Final = 0xFFFFFFFF
 
 
-def date_bins(rows_per_date: Mapping[date, int], slots: int) -> dict[date, int]:
-    """Assign each date a bin ``0 .. min(len(dates), slots) - 1``, balancing the rows.
+def date_slot(day: date, slots: int = DATE_SLOTS) -> int:
+    """The slot of a valid row of ``day`` (what :func:`slot_key` computes in Spark)."""
+    return (day - EPOCH).days % slots
 
-    Dates are placed largest first, each into the bin with the fewest rows so far
-    (ties: the lower bin; equal dates: the earlier date first), so the result is the
-    same for the same counts.
+
+def slot_key(valid: Column, day: Column, slots: int = DATE_SLOTS) -> Column:
+    """An INT whose Spark hash puts the row into its slot of ``slots + 1`` partitions.
+
+    ``valid`` rows go to the slot of ``day`` (:func:`date_slot`), the others to the last.
     """
-    bins = max(1, min(len(rows_per_date), slots))
-    loads = [0] * bins
-    out: dict[date, int] = {}
-    for day, rows in sorted(rows_per_date.items(), key=lambda kv: (-kv[1], kv[0])):
-        chosen = min(range(bins), key=lambda b: (loads[b], b))
-        out[day] = chosen
-        loads[chosen] += rows
-    return out
+    from pyspark.sql import functions as sf
+
+    slot = sf.when(valid, sf.pmod(sf.datediff(day, sf.lit(EPOCH)), sf.lit(slots))).otherwise(
+        sf.lit(slots)
+    )
+    keys = sf.array(*(sf.lit(k) for k in partition_keys(slots + 1)))
+    return sf.element_at(keys, slot + 1)
 
 
 def _rotl32(x: int, r: int) -> int:
