@@ -76,7 +76,9 @@ def demo_runner(local_stack: StackState, tmp_path: Path) -> Iterator[DemoRunner]
             sys.executable, "-c", "from loglake_tools.cli import main; main()", "demo",
             "--lake", lake, "--workdir", str(workdir), "--report", str(report), *args,
         ]  # fmt: skip
-        full_env = {**os.environ, "COLUMNS": "160", **local_stack.env(), **(env or {})}
+        # a killed demo leaves Spark's scratch folders behind: keep them where pytest cleans
+        scratch = {"SPARK_LOCAL_DIRS": str(tmp_path / "spark-local")}
+        full_env = {**os.environ, "COLUMNS": "160", **scratch, **local_stack.env(), **(env or {})}
         out_path = tmp_path / f"demo-output-{len(list(tmp_path.glob('demo-output-*')))}.txt"
         t0 = time.monotonic()
         with open(out_path, "w", encoding="utf-8") as out:

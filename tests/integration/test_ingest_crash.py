@@ -34,10 +34,13 @@ def _commits(lake: Path) -> int:
     return len(list(log.glob("*.json"))) if log.exists() else 0
 
 
-def _env() -> dict[str, str]:
+def _env(scratch: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYSPARK_PYTHON"] = sys.executable
     env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    # a killed driver leaves its scratch folders (shuffle files, block store) behind:
+    # keep them under the test's own folder, which pytest cleans, not in /tmp
+    env["SPARK_LOCAL_DIRS"] = str(scratch)
     return env
 
 
@@ -110,7 +113,7 @@ def test_kill_dash_nine_then_drain_with_spark_submit_is_exactly_once(
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "loglake_ingest", *args, "--trigger-seconds", "0.5"],
-                env=_env(),
+                env=_env(tmp_path / "spark-local"),
                 start_new_session=True,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -149,7 +152,7 @@ def test_kill_dash_nine_then_drain_with_spark_submit_is_exactly_once(
             *[a for a in args if a not in ("--master", "local[2]")],
             "--available-now",
         ],
-        env=_env(),
+        env=_env(tmp_path / "spark-local"),
         capture_output=True,
         text=True,
         timeout=900,
