@@ -61,8 +61,8 @@ def shuffled_once(df: DataFrame, partitions: int, key: Column) -> DataFrame:
     try:
         rows = jdf.queryExecution().toRdd()
         jframe = session._jsparkSession.internalCreateDataFrame(rows, jdf.schema(), False)
-    except Exception:
-        logger.warning("Spark has no internalCreateDataFrame; the batch is materialised")
+    except Exception as exc:  # Spark-internal API missing or moved
+        logger.warning("the batch is materialised instead (internalCreateDataFrame: %s)", exc)
         return materialize(shuffled)
     return PyDataFrame(jframe, session)
 
