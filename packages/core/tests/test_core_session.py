@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-# loglake_core.spark needs pyspark (absent from the Lambda environment), no session here
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# loglake_core.spark needs pyspark (absent from the Lambda environment)
 pytestmark = pytest.mark.spark
 
 ENV_JARS_DIR = "LOGLAKE_JARS_DIR"
@@ -95,6 +99,59 @@ def test_the_driver_environment_is_set_while_the_jvm_starts_and_the_users_value_
     with _driver_env(DRIVER_ENV):
         assert os.environ["MALLOC_ARENA_MAX"] == "8"
     assert os.environ["MALLOC_ARENA_MAX"] == "8"
+
+
+def test_jemalloc_is_preloaded_when_found_a_named_library_wins_and_off_turns_it_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctypes.util
+
+    from loglake_core.errors import ConfigError
+    from loglake_core.spark.session import driver_env, jemalloc_library
+
+    monkeypatch.delenv("LOGLAKE_JEMALLOC", raising=False)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.2")
+    assert jemalloc_library() == "libjemalloc.so.2"
+    assert driver_env() == {"MALLOC_ARENA_MAX": "2", "LD_PRELOAD": "libjemalloc.so.2"}
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert jemalloc_library() is None
+    assert driver_env() == {"MALLOC_ARENA_MAX": "2"}
+
+    library = tmp_path / "libjemalloc.so.2"
+    library.write_bytes(b"")
+    monkeypatch.setenv("LOGLAKE_JEMALLOC", str(library))
+    assert driver_env()["LD_PRELOAD"] == str(library)
+
+    monkeypatch.setenv("LOGLAKE_JEMALLOC", "off")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.2")
+    assert "LD_PRELOAD" not in driver_env()
+
+    missing = tmp_path / "nowhere.so"
+    monkeypatch.setenv("LOGLAKE_JEMALLOC", str(missing))
+    with pytest.raises(ConfigError) as err:
+        jemalloc_library()
+    assert "$LOGLAKE_JEMALLOC" in str(err.value)
+    assert str(missing) in str(err.value)
+    assert "'off'" in str(err.value)
+
+
+def test_the_local_driver_jvm_runs_on_jemalloc_exactly_when_it_is_installed(
+    spark: SparkSession,
+) -> None:
+    import os
+
+    from loglake_core.spark.session import jemalloc_library
+
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    pid = int(jvm.java.lang.ProcessHandle.current().pid())
+    assert pid != os.getpid()
+    with open(f"/proc/{pid}/maps", encoding="utf-8") as maps:
+        mapped = any("libjemalloc" in line for line in maps)
+    users = os.environ.get("LD_PRELOAD")  # a preload the user set wins
+    expected = "jemalloc" in users if users is not None else jemalloc_library() is not None
+    assert mapped == expected
 
 
 def test_the_project_file_system_only_where_its_jar_is_on_the_drivers_classpath(
