@@ -227,18 +227,19 @@ ENV_JEMALLOC: Final = "LOGLAKE_JEMALLOC"
 def jemalloc_library() -> str | None:
     """The jemalloc shared library a local driver JVM preloads, or ``None``.
 
-    A 20 M-event ingest backfill with glibc's malloc (two arenas) grew its driver's native
-    memory by 325 MB between 5 M and 20 M events, while RocksDB, which bounds its own cache
-    and memtables, churned blocks of every size through it. With jemalloc the same drain
-    grew it by 65 MB, at the same speed (docs/benchmarks.md). Only Linux preloads
-    libraries this way; elsewhere, and when no library is found, the driver keeps the
-    system's malloc.
+    A 20 M-event ingest backfill with glibc's malloc (two arenas) grew its driver's memory
+    outside the Java heap by 192 MB between 5 M and 20 M events, while RocksDB, which
+    bounds its own cache and memtables, churned blocks of every size through it. With
+    jemalloc the same drain grew it by 48-65 MB, at the same speed (docs/benchmarks.md).
+    Only Linux preloads libraries this way; elsewhere, and when no library is found, the
+    driver keeps the system's malloc.
+
+    Raises:
+        ConfigError: ``$LOGLAKE_JEMALLOC`` names a file that does not exist.
 
     Example:
-        >>> import os; os.environ["LOGLAKE_JEMALLOC"] = "off"
-        >>> jemalloc_library() is None
-        True
-        >>> del os.environ["LOGLAKE_JEMALLOC"]
+        >>> jemalloc_library()  # doctest: +SKIP
+        'libjemalloc.so.2'
     """
     import sys
 
@@ -258,7 +259,12 @@ def jemalloc_library() -> str | None:
 
 
 def driver_env() -> dict[str, str]:
-    """The environment a local driver JVM starts with (``DRIVER_ENV`` and jemalloc)."""
+    """The environment a local driver JVM starts with (``DRIVER_ENV`` and jemalloc).
+
+    Example:
+        >>> driver_env()["MALLOC_ARENA_MAX"]
+        '2'
+    """
     env = dict(DRIVER_ENV)
     library = jemalloc_library()
     if library:
