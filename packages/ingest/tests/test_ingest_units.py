@@ -407,7 +407,8 @@ def test_cli_conf_overrides_the_jobs_spark_settings_and_rejects_mistakes(
 ):
     from loglake_ingest import cli, job
 
-    key = "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB"
+    key = "spark.sql.streaming.stateStore.rocksdb.blockCacheSizeMB"
+    bounded = "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage"
     args = cli.run_parser().parse_args(
         ["--topic", "t", "--bootstrap", "b:1", "--lake", str(tmp_path / "lake"),
          "--conf", f"{key}=1024", "--conf", "spark.sql.shuffle.partitions = 4"]
@@ -422,18 +423,20 @@ def test_cli_conf_overrides_the_jobs_spark_settings_and_rejects_mistakes(
 
     monkeypatch.setattr("loglake_core.spark.session.build_spark_session", fake_build)
     job.session_for(config)
-    assert seen[key] == "1024"  # the user's value over the job's 256
+    assert seen[key] == "1024"  # the user's value over the job's 32
+    # filters and indexes outside the block cache, where the eviction scan cannot push them out
+    assert seen[bounded] == "false"
     provider = seen["spark.sql.streaming.stateStore.providerClass"]
     assert provider.endswith("RocksDBStateStoreProvider")
 
     base = ["--topic", "t", "--bootstrap", "b:1", "--lake", str(tmp_path / "lake")]
-    assert main([*base, "--conf", "maxMemoryUsageMB"]) == 2
+    assert main([*base, "--conf", "blockCacheSizeMB"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "--conf 'maxMemoryUsageMB' is not KEY=VALUE" in err[0]
-    assert main([*base, "--conf", "rocksdb.maxMemoryUsageMB=512"]) == 2
+    assert "--conf 'blockCacheSizeMB' is not KEY=VALUE" in err[0]
+    assert main([*base, "--conf", "rocksdb.blockCacheSizeMB=64"]) == 2
     err = capsys.readouterr().err
-    assert "--conf rocksdb.maxMemoryUsageMB=512 is not a Spark setting" in err
+    assert "--conf rocksdb.blockCacheSizeMB=64 is not a Spark setting" in err
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ def spark_settings(pairs: Sequence[str]) -> dict[str, str]:
         if not sep or not key.strip() or not value.strip():
             raise ConfigError(
                 f"--conf {pair!r} is not KEY=VALUE; write e.g. --conf "
-                "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB=512"
+                "spark.sql.streaming.stateStore.rocksdb.blockCacheSizeMB=64"
             )
         settings[key.strip()] = value.strip()
     return settings

@@ -186,7 +186,7 @@ class IngestConfig:
                 raise ConfigError(
                     f"--conf {key}={self.spark_conf[key]} is not a Spark setting: keys start "
                     "with 'spark.', e.g. --conf "
-                    "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB=512"
+                    "spark.sql.streaming.stateStore.rocksdb.blockCacheSizeMB=64"
                 )
         if self.max_offsets_per_trigger is not None:
             positive["max_offsets_per_trigger"] = self.max_offsets_per_trigger

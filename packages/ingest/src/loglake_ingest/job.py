@@ -93,22 +93,33 @@ def default_validator(config: IngestConfig) -> Validator:
     return validate
 
 
-#: The de-dup state lives in RocksDB (off the JVM heap, spilled to local disk, bounded
-#: memory): it holds the event ids of two windows, e.g. 15.6 M ids for 600 s at 13 k/s,
-#: which the default in-heap store cannot keep in a 1 GiB driver. A checkpoint keeps the
-#: provider it was created with, so older checkpoints restart unchanged.
+#: The de-dup state lives in RocksDB (off the JVM heap, spilled to local disk): it holds the
+#: event ids of up to two windows, e.g. 15.6 M ids for 600 s at 13 k/s, which the default
+#: in-heap store cannot keep in a 1 GiB driver. A checkpoint keeps the provider it was
+#: created with, so older checkpoints restart unchanged.
+#: Each state partition's RocksDB gets a 32 MB block cache and two 16 MB memtables (64 MB;
+#: 256 MB for a local job's four partitions) and keeps its bloom filters and indexes outside
+#: that cache. Spark's bounded mode (one shared cache for all of it) charged them to the
+#: cache, where the operator's per-batch eviction scan over the whole state pushed them out:
+#: past about 10 M ids every lookup of a new id read them back, and a 20 M-event backfill's
+#: middle batches took 30-240 s instead of 10 s (1,206-1,358 s for the drain; 448 s this
+#: way, at a lower peak: docs/benchmarks.md). Filters and indexes grow with the state
+#: (the bloom filters take 10 bits per id). A cluster job with many state partitions per executor lowers
+#: the sizes, or returns to the bounded mode with ``--conf
+#: spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage=true``.
 #: Spark's count of the rows in the store costs one more RocksDB lookup per written key;
-#: with about 6.5 M ids the state no longer fits the memory bound, and that lookup made a
-#: 500 k-event batch take 46-61 s instead of 15-23 s. The job never reads that count (the
-#: duplicates it reconciles are the operator's own metric), so it is off; a checkpoint may
-#: switch it either way on restart.
+#: with about 6.5 M ids that lookup made a 500 k-event batch take 46-61 s instead of
+#: 15-23 s. The job never reads that count (the duplicates it reconciles are the
+#: operator's own metric), so it is off; a checkpoint may switch it either way on restart.
 STATE_STORE_CONF: Final = {
     "spark.sql.streaming.stateStore.providerClass": (
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
     ),
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
-    "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
-    "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": "256",
+    "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "false",
+    "spark.sql.streaming.stateStore.rocksdb.blockCacheSizeMB": "32",
+    "spark.sql.streaming.stateStore.rocksdb.writeBufferSizeMB": "16",
+    "spark.sql.streaming.stateStore.rocksdb.maxWriteBufferNumber": "2",
     "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
 }
 
