@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -107,6 +108,58 @@ def test_stream_dedups_within_window_keeps_late_rows_and_quarantines(
     # One file per date per batch.
     files = raw.inputFiles()
     assert len(files) == 2 + 1
+
+
+def _watermark_lag(spark, tmp_path: Path, name: str, validator, values: list[list[bytes]],
+                   starts: list[int], window: int) -> float:
+    """Seconds from batch 0's time to the watermark batch 1 runs with."""
+    from loglake_ingest.dedup import prepare_stream
+
+    incoming = tmp_path / name
+    incoming.mkdir()
+    for i, (batch, start) in enumerate(zip(values, starts, strict=True)):
+        _write_batch(incoming, f"{i}.json", batch, start=start)
+        # the file source takes files in the order of their modification times
+        stamp = datetime.now(UTC).timestamp() - 60 + i
+        os.utime(incoming / f"{i}.json", (stamp, stamp))
+    stream = prepare_stream(_source(spark, incoming), validator=validator, window_seconds=window)
+    query = (
+        stream.writeStream.format("noop")
+        .option("checkpointLocation", str(tmp_path / f"{name}-checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    progress = {p["batchId"]: p for p in query.recentProgress}
+    started = datetime.fromisoformat(progress[0]["timestamp"])
+    watermark = datetime.fromisoformat(progress[1]["eventTime"]["watermark"])
+    return (started - watermark).total_seconds()
+
+
+def test_a_backfill_keeps_the_watermark_one_window_behind_the_batch_time(
+    spark, tmp_path, validator, event
+):
+    """A heartbeat row (offset a multiple of HEARTBEAT_EVERY) is keyed at the batch time.
+
+    Without one, a batch of old events leaves the watermark two windows behind, so their ids
+    stay in the state two windows instead of one.
+    """
+    from loglake_ingest.dedup import HEARTBEAT_EVERY
+
+    window = 600
+    late = datetime.now(UTC) - timedelta(days=3)
+    first = [event(f"a{i}", late) for i in range(3)]
+    second = [event("b0", late)]
+    with_heartbeat = _watermark_lag(
+        spark, tmp_path, "beat", validator, [first, second],
+        [HEARTBEAT_EVERY - 1, HEARTBEAT_EVERY + 10], window,
+    )  # fmt: skip
+    without = _watermark_lag(
+        spark, tmp_path, "none", validator, [first, second],
+        [HEARTBEAT_EVERY + 1, HEARTBEAT_EVERY + 10], window,
+    )  # fmt: skip
+    assert window - 5 <= with_heartbeat <= window + 5
+    assert 2 * window - 5 <= without <= 2 * window + 5
 
 
 def test_batch_writer_is_idempotent_per_batch_id(spark, tmp_path, validator, event, kafka_frame):

@@ -2,7 +2,8 @@
 
 The de-dup runs on the streaming DataFrame (``dropDuplicatesWithinWatermark``), so its
 state is checkpointed with the query and a replayed batch sees exactly the state it saw
-the first time. Two choices keep it from ever dropping a non-duplicate:
+the first time. The first two choices keep it from ever dropping a non-duplicate, the
+third keeps its state to one window of late ids:
 
 * **Invalid rows never collide.** Their key is their Kafka coordinates, so each rejected
   record reaches quarantine, duplicates included.
@@ -13,8 +14,14 @@ the first time. Two choices keep it from ever dropping a non-duplicate:
   arrive within the window), while fresh events de-duplicate on their real event time.
   The watermark can never pass the current batch's time minus the window, so no row of
   the current batch is below it. An id leaves the state once the watermark (the newest
-  time seen minus the window) passes its time plus the window: the state holds about two
-  windows of event ids, in a backfill every id read in the last two windows.
+  time seen minus the window) passes its time plus the window.
+* **The watermark keeps up in a backfill.** One row in every ``HEARTBEAT_EVERY`` Kafka
+  offsets is keyed at the batch time itself. Without it a backfill of old events has no
+  row newer than the batch time minus the window, so the watermark trails the batch time
+  by two windows and the state holds every id read in the last two windows; with it the
+  watermark trails by one window, as in a live stream, and a late event's id stays one
+  window of processing time, which is the window its copies are de-duplicated within.
+  A heartbeat row is kept longer, never shorter, and no row ever falls behind.
 
 Example:
     >>> out = prepare_stream(kafka_df, validator=validate, window_seconds=600)  # doctest: +SKIP
@@ -34,6 +41,8 @@ Validator = Callable[["DataFrame"], "DataFrame"]
 DEDUP_KEY: Final = "_dedup_key"
 DEDUP_TIME: Final = "_dedup_time"
 _NOW: Final = "_batch_now"
+#: One row in this many Kafka offsets (per partition) is keyed at the batch time.
+HEARTBEAT_EVERY: Final = 1024
 #: Name of the observed metrics of rows entering the de-dup (see ``listener``).
 OBSERVED_INPUT: Final = "ingest_input"
 
@@ -49,12 +58,17 @@ def dedup_key() -> Column:
 
 
 def dedup_time(window_seconds: int, now: Column) -> Column:
-    """Event time clamped into ``[now - window, now]`` (``now``: the batch time)."""
+    """Event time clamped into ``[now - window, now]``; ``now`` on heartbeat rows.
+
+    ``now`` is the batch time; a heartbeat row is one whose Kafka ``offset`` is a multiple
+    of ``HEARTBEAT_EVERY`` (see the module's notes).
+    """
     from pyspark.sql import functions as sf
 
     oldest = now - sf.make_interval(secs=sf.lit(window_seconds))
     event_time = sf.when(sf.col("reason_code").isNull(), sf.col("event_time"))
-    return sf.greatest(sf.least(event_time, now), oldest)
+    clamped = sf.greatest(sf.least(event_time, now), oldest)
+    return sf.when(sf.col("offset") % HEARTBEAT_EVERY == 0, now).otherwise(clamped)
 
 
 def observe_input(df: DataFrame) -> DataFrame:
