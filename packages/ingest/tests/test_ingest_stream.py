@@ -110,8 +110,15 @@ def test_stream_dedups_within_window_keeps_late_rows_and_quarantines(
     assert len(files) == 2 + 1
 
 
-def _watermark_lag(spark, tmp_path: Path, name: str, validator, values: list[list[bytes]],
-                   starts: list[int], window: int) -> float:
+def _watermark_lag(
+    spark,
+    tmp_path: Path,
+    name: str,
+    validator,
+    values: list[list[bytes]],
+    starts: list[int],
+    window: int,
+) -> float:
     """Seconds from batch 0's time to the watermark batch 1 runs with."""
     from loglake_ingest.dedup import prepare_stream
 

@@ -104,8 +104,8 @@ def default_validator(config: IngestConfig) -> Validator:
 #: past about 10 M ids every lookup of a new id read them back, and a 20 M-event backfill's
 #: middle batches took 30-240 s instead of 10 s (1,206-1,358 s for the drain; 448 s this
 #: way, at a lower peak: docs/benchmarks.md). Filters and indexes grow with the state
-#: (the bloom filters take 10 bits per id). A cluster job with many state partitions per executor lowers
-#: the sizes, or returns to the bounded mode with ``--conf
+#: (the bloom filters take 10 bits per id). A cluster job with many state partitions per
+#: executor lowers the sizes, or returns to the bounded mode with ``--conf
 #: spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage=true``.
 #: Spark's count of the rows in the store costs one more RocksDB lookup per written key;
 #: with about 6.5 M ids that lookup made a 500 k-event batch take 46-61 s instead of
