@@ -71,6 +71,27 @@ def test_each_date_lands_in_its_slot_and_rejected_rows_in_the_last(spark):
 
 
 @pytest.mark.spark
+def test_the_shuffle_by_date_leaves_the_dedup_columns_behind(spark):
+    from loglake_ingest.batch import _by_date
+    from loglake_ingest.dedup import DEDUP_KEY, DEDUP_TIME
+    from loglake_ingest.materialize import release_shuffle
+
+    frame = spark.createDataFrame(
+        [(DAY, None, "e1", "e1", None), (None, "bad_json", None, "\u0000kafka:t:0:7", None)],
+        f"event_date DATE, reason_code STRING, event_id STRING, {DEDUP_KEY} STRING,"
+        f" {DEDUP_TIME} TIMESTAMP",
+    )
+    spread = _by_date(frame)
+    # neither table keeps them: the shuffle's rows carry only what the writes read
+    assert spread.columns == ["event_date", "reason_code", "event_id"]
+    assert sorted(spread.collect(), key=lambda r: r["reason_code"] or "") == [
+        (DAY, None, "e1"),
+        (None, "bad_json", None),
+    ]
+    release_shuffle(spread)
+
+
+@pytest.mark.spark
 def test_the_plan_under_the_shuffle_runs_once(spark):
     from pyspark.sql import functions as sf
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loglake_ingest.commits import commit_marker, last_committed_batch
+from loglake_ingest.dedup import DEDUP_KEY, DEDUP_TIME
 from loglake_ingest.errors import IngestError
 from loglake_ingest.materialize import release_shuffle, shuffled_once
 from loglake_ingest.reconcile import BatchCounts
@@ -102,11 +103,15 @@ def _offsets_json(offsets: Offsets) -> str | None:
 
 
 def _by_date(batch: DataFrame) -> DataFrame:
-    """The batch computed once, each date's valid rows in one partition (``spread``)."""
+    """The batch computed once, each date's valid rows in one partition (``spread``).
+
+    The de-dup's key and time columns end at the de-dup: neither table keeps them, so
+    the shuffle by date does not carry them.
+    """
     from pyspark.sql import functions as sf
 
     key = slot_key(sf.col("reason_code").isNull(), sf.col(RAW_PARTITION))
-    return shuffled_once(batch, DATE_SLOTS + 1, key)
+    return shuffled_once(batch.drop(DEDUP_KEY, DEDUP_TIME), DATE_SLOTS + 1, key)
 
 
 def _run_together(writes: list[Any], batch: DataFrame, batch_id: int) -> None:

@@ -39,12 +39,12 @@ STARTING_OFFSETS: Final = ("earliest", "latest")
 
 DEFAULT_TRIGGER_SECONDS: Final = 30.0
 #: Records per micro-batch at most. Each batch has a fixed cost of a few seconds (the
-#: reconciliation count and row, a Delta commit per table, planning): a 3 M-event topic
-#: took 109 s at 1 M per batch and 122 s at 500 k. But once a backfill's de-dup state
-#: outgrows its memory bound, a 1 M batch took up to 307 s, and the process's peak grew
-#: to 1.18x its 5 M figure by 16 M events, close to the 1.2x bound (docs/benchmarks.md).
-#: So 500 k stays the default; ``--max-offsets-per-trigger 1000000`` for short drains.
-DEFAULT_MAX_OFFSETS_PER_TRIGGER: Final = 500_000
+#: reconciliation count and row, a Delta commit per table, planning, the de-dup state's
+#: commit), so larger batches drain faster: 5 M events took 84-88 s at 2 M per batch,
+#: 93-110 s at 1 M and 110-111 s at 500 k, and a 20 M-event backfill 352 s, 378 s and
+#: 448 s, with the process tree's peak at 1.70, 1.68 and 1.78 GiB (docs/benchmarks.md).
+#: In a live stream a batch holds what arrived in one trigger interval, up to this cap.
+DEFAULT_MAX_OFFSETS_PER_TRIGGER: Final = 2_000_000
 DEFAULT_DEDUP_WINDOW_SECONDS: Final = 600
 #: Target size of one data file; a batch writes more than one file per date only above it.
 DEFAULT_TARGET_FILE_BYTES: Final = 128 * 1024 * 1024
