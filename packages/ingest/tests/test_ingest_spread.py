@@ -7,7 +7,14 @@ from datetime import date, timedelta
 
 import pytest
 
-from loglake_ingest.spread import DATE_SLOTS, date_slot, partition_keys, spark_hash_int
+from loglake_ingest.materialize import map_ranges
+from loglake_ingest.spread import (
+    DATE_SLOTS,
+    date_slot,
+    partition_keys,
+    spark_hash_int,
+    split_pieces,
+)
 
 DAY = date(2026, 11, 20)
 
@@ -28,6 +35,48 @@ def test_partition_keys_are_distinct_and_land_where_spark_would_put_them():
         keys = partition_keys(n)
         assert len(set(keys)) == n
         assert [spark_hash_int(k) % n for k in keys] == list(range(n))
+
+
+@pytest.mark.unit
+def test_only_a_date_above_the_file_size_is_split_and_into_enough_tasks():
+    big, small, shared = DAY, DAY + timedelta(days=1), DAY + timedelta(days=DATE_SLOTS)
+    rows = {big: 25, small: 10, DAY + timedelta(days=2): 3}
+    assert split_pieces(rows, max_rows=10) == {date_slot(big): 3}
+    assert split_pieces({big: 10}, max_rows=10) == {}  # one file holds it
+    # two dates in one slot stay one task: each still gets a single file
+    assert split_pieces({small: 30, shared + timedelta(days=1): 1}, max_rows=10) == {}
+
+
+@pytest.mark.unit
+def test_map_ranges_cover_every_map_task_once_in_equal_ranges():
+    assert map_ranges(4, 2) == [(0, 2), (2, 4)]
+    assert map_ranges(4, 3) == [(0, 1), (1, 2), (2, 3), (3, 4)]  # not 1 + 1 + 2 map tasks
+    assert map_ranges(4, 9) == [(0, 1), (1, 2), (2, 3), (3, 4)]  # no more than the maps
+    assert map_ranges(200, 3) == [(0, 50), (50, 100), (100, 150), (150, 200)]
+    assert map_ranges(5, 2) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert map_ranges(1, 4) == [(0, 1)]
+
+
+@pytest.mark.spark
+def test_a_split_partition_is_read_by_several_tasks_from_the_same_shuffle(spark):
+    from pyspark.sql import functions as sf
+
+    from loglake_ingest.materialize import release_shuffle, shuffled_once, split_partitions
+
+    frame = spark.range(0, 1000, numPartitions=4).select(
+        sf.when(sf.col("id") % 10 < 9, 0).otherwise(1).alias("k"), "id"
+    )  # 900 rows of key 0, 225 in each map task
+    spread = shuffled_once(frame, 3, sf.col("k"))
+    sizes = spread.groupBy(sf.spark_partition_id().alias("p")).count().collect()
+    big = max(sizes, key=lambda r: r["count"])["p"]
+    assert split_partitions(spread, {}) is spread
+    split = split_partitions(spread, {big: 2})
+    assert split.rdd.getNumPartitions() == 4  # the big partition in two, the others whole
+    per_task = split.groupBy(sf.spark_partition_id().alias("p")).count().collect()
+    halves = sorted(r["count"] for r in per_task if r["p"] in (big, big + 1))
+    assert halves == [450, 450]  # two map tasks' worth each: 4 map tasks, balanced rows
+    assert sorted(r["id"] for r in split.collect()) == list(range(1000))  # each row once
+    release_shuffle(spread)
 
 
 @pytest.mark.spark

@@ -194,6 +194,36 @@ def test_batch_writer_is_idempotent_per_batch_id(spark, tmp_path, validator, eve
     assert spark.read.format("delta").load(layout.raw_events).count() == 4
 
 
+def test_a_date_above_the_target_file_size_is_written_by_several_tasks(
+    spark, tmp_path, validator, event, kafka_frame
+):
+    from loglake_ingest.batch import BatchWriter
+    from loglake_ingest.tables import ensure_tables
+
+    # 10 rows per file
+    config = IngestConfig(
+        topics=("t",), lake=str(tmp_path / "lake"), bootstrap="unused:1", control_table=None,
+        target_file_bytes=1_600, row_bytes_estimate=160,
+    )  # fmt: skip
+    ensure_tables(spark, config.layout)
+    now = datetime.now(UTC)
+    yesterday = now - timedelta(days=1)
+    values = [event(f"big-{i}", now) for i in range(40)] + [event("small", yesterday)]
+    # four map tasks of about ten rows each, as the de-dup's state partitions give
+    batch = validator(kafka_frame(values).repartition(4))
+    BatchWriter(spark, config, read_offsets=False, query_id="q1")(batch, 0)
+
+    raw = spark.read.format("delta").load(config.layout.raw_events)
+    assert raw.count() == raw.select("event_id").distinct().count() == 41
+    events = tmp_path / "lake" / "raw" / "events"
+    today = sorted(p.name for p in (events / f"event_date={now.date()}").glob("*.parquet"))
+    # today's 40 rows need four files: four tasks (part-<task>-...) wrote them at once,
+    # not one task four files in a row
+    assert len({name.split("-")[1] for name in today}) == 4
+    assert len(today) >= 4
+    assert len(list((events / f"event_date={yesterday.date()}").glob("*.parquet"))) == 1
+
+
 def _append(spark, path, rows, **options):
     writer = spark.createDataFrame(rows, "n INT").write.format("delta").mode("append")
     for key, value in options.items():

@@ -9,9 +9,10 @@ once in raw or in quarantine, and the reconciliation row is written once.
 The batch is computed once, into one shuffle that puts each date's valid rows in one
 partition and the rejected rows in another (``loglake_ingest.spread``), so the de-dup
 operator upstream runs once per batch, later steps plan over plain rows, and raw is
-written one file per date touched (split only above the target file size) with no
-further shuffle. The count, raw and quarantine read that shuffle's files
-(``loglake_ingest.materialize.shuffled_once``).
+written one file per date touched with no further shuffle. The count, raw and
+quarantine read that shuffle's files (``loglake_ingest.materialize.shuffled_once``); a
+date above the target file size, written as several files, is read by as many tasks
+(``split_partitions``), which write them at the same time.
 
 Example:
     >>> writer = BatchWriter(spark, config)  # doctest: +SKIP
@@ -32,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from loglake_ingest.commits import commit_marker, last_committed_batch
 from loglake_ingest.dedup import DEDUP_KEY, DEDUP_TIME
 from loglake_ingest.errors import IngestError
-from loglake_ingest.materialize import release_shuffle, shuffled_once
+from loglake_ingest.materialize import release_shuffle, shuffled_once, split_partitions
 from loglake_ingest.reconcile import BatchCounts
 from loglake_ingest.source import Offsets, batch_offsets, query_id, records_in_range
-from loglake_ingest.spread import DATE_SLOTS, slot_key
+from loglake_ingest.spread import DATE_SLOTS, slot_key, split_pieces
 from loglake_ingest.tables import RAW_PARTITION, batches_schema
 
 if TYPE_CHECKING:
@@ -114,19 +115,20 @@ def _by_date(batch: DataFrame) -> DataFrame:
     return shuffled_once(batch.drop(DEDUP_KEY, DEDUP_TIME), DATE_SLOTS + 1, key)
 
 
-def _run_together(writes: list[Any], batch: DataFrame, batch_id: int) -> None:
+def _run_together(writes: list[tuple[Any, DataFrame]], batch_id: int) -> None:
     """Run the table writes of a batch at the same time (independent Delta commits).
 
-    The quarantine append is mostly driver work (snapshot, commit) and overlaps the raw
-    append's tasks. A failure of either is raised after both finished; the batch then
-    runs again and the write that committed is left out (``loglake_ingest.commits``).
+    ``writes`` pairs each write with the rows it reads. The quarantine append is mostly
+    driver work (snapshot, commit) and overlaps the raw append's tasks. A failure of
+    either is raised after both finished; the batch then runs again and the write that
+    committed is left out (``loglake_ingest.commits``).
     """
     if len(writes) < 2:
-        for write in writes:
-            write(batch, batch_id)
+        for write, rows in writes:
+            write(rows, batch_id)
         return
     with ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="loglake-write") as pool:
-        for future in [pool.submit(write, batch, batch_id) for write in writes]:
+        for future in [pool.submit(write, rows, batch_id) for write, rows in writes]:
             future.result()
 
 
@@ -237,20 +239,27 @@ class BatchWriter:
         batch = _by_date(batch_df)
         try:
             # the count is the batch's first action: it runs the de-dup and the shuffle
-            counts = steps.run("compute", self._count, batch, batch_id, start, end)
+            counts, rows_by_date = steps.run("compute", self._count, batch, batch_id, start, end)
             counts.check()
             if counts.records_read == 0 and counts.valid_written + counts.quarantined == 0:
                 return
             done = steps.run("check", holding.result) if holding else frozenset()
+            # a date above the target file size is written as several files: by as many tasks
+            pieces = split_pieces(rows_by_date, self.config.max_records_per_file)
             writes = [
-                write
-                for write, rows, path in (
-                    (self._write_raw, counts.valid_written, self.layout.raw_events),
-                    (self._write_quarantine, counts.quarantined, self.layout.raw_quarantine),
+                (write, source)
+                for write, source, rows, path in (
+                    (
+                        self._write_raw,
+                        split_partitions(batch, pieces),
+                        counts.valid_written,
+                        self.layout.raw_events,
+                    ),
+                    (self._write_quarantine, batch, counts.quarantined, self.layout.raw_quarantine),
                 )
                 if rows and path not in done
             ]
-            steps.run("raw+quarantine", _run_together, writes, batch, batch_id)
+            steps.run("raw+quarantine", _run_together, writes, batch_id)
             if self.layout.ingest_batches not in done:
                 steps.run("batch_row", self._write_batch_row, counts, start, end, started)
         finally:
@@ -273,8 +282,13 @@ class BatchWriter:
         )
 
     # ------------------------------------------------------------------ steps
-    def _count(self, batch: DataFrame, batch_id: int, start: Offsets, end: Offsets) -> BatchCounts:
-        """The batch's counts: rows valid and rejected, event dates, latest event time."""
+    def _count(
+        self, batch: DataFrame, batch_id: int, start: Offsets, end: Offsets
+    ) -> tuple[BatchCounts, dict[Any, int]]:
+        """The batch's counts and its valid rows per event date.
+
+        The counts: rows valid and rejected, event dates, latest event time.
+        """
         from pyspark.sql import functions as sf
 
         valid = sf.col("reason_code").isNull()
@@ -291,7 +305,7 @@ class BatchWriter:
         invalid_n = sum(int(g["rows"]) for g in groups if not g["valid"])
         latest = [g["max_event_time"] for g in groups if g["max_event_time"] is not None]
         offsets_known = bool(end)
-        return BatchCounts(
+        counts = BatchCounts(
             batch_id=batch_id,
             records_read=records_in_range(start, end) if offsets_known else valid_n + invalid_n,
             valid_written=valid_n,
@@ -300,6 +314,7 @@ class BatchWriter:
             event_dates=tuple(sorted(per_date)),
             offsets_known=offsets_known,
         )
+        return counts, per_date
 
     def _append(self, df: DataFrame, path: str, batch_id: int) -> None:
         (
@@ -311,7 +326,10 @@ class BatchWriter:
         )
 
     def _write_raw(self, batch: DataFrame, batch_id: int) -> None:
-        """Append the valid rows: each date is in one partition of the batch already."""
+        """Append the valid rows: each date is in one partition of the batch already.
+
+        A date above the target file size is in several (``split_partitions``).
+        """
         from loglake_ingest.rows import raw_rows
 
         rows = raw_rows(batch.filter("reason_code IS NULL"))

@@ -9,6 +9,8 @@ commit its state) twice. Two ways to compute it once:
   (Spark's block store); ``release`` frees them.
 * :func:`shuffled_once`: the repartition a write needs anyway, kept as a DataFrame over
   the shuffle's output; ``release_shuffle`` deletes its files. The ingest writer's way.
+  :func:`split_partitions` reads the same shuffle files again with its largest
+  partitions spread over several tasks.
 
 Example:
     >>> rows = materialize(validated)  # doctest: +SKIP
@@ -18,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,6 +70,68 @@ def shuffled_once(df: DataFrame, partitions: int, key: Column) -> DataFrame:
     return PyDataFrame(jframe, session)
 
 
+def map_ranges(maps: int, pieces: int) -> list[tuple[int, int]]:
+    """``range(maps)`` cut into at least ``pieces`` contiguous ``[start, end)`` ranges.
+
+    The count is raised to the next divisor of ``maps`` (at most ``maps``), so that every
+    range holds as many map tasks: 4 map tasks in 3 pieces would give one piece half the
+    rows, in 4 each gets a quarter.
+    """
+    count = max(1, min(pieces, maps))
+    while maps % count:
+        count += 1
+    return [(i * maps // count, (i + 1) * maps // count) for i in range(count)]
+
+
+def split_partitions(df: DataFrame, pieces: Mapping[int, int]) -> DataFrame:
+    """``df`` (made by :func:`shuffled_once`) read again, partition ``p`` by ``pieces[p]`` tasks.
+
+    Each piece reads partition ``p``'s blocks from a contiguous range of the shuffle's map
+    tasks (what Spark's adaptive execution does with a skewed partition), so its rows are
+    spread over several tasks without another shuffle; with balanced map tasks each piece
+    holds about ``1 / pieces[p]`` of them, and never more pieces than map tasks. The other
+    partitions are read whole, in order, so the result's partitions are the pieces in
+    partition order. Nothing is computed again: the shuffle's files are read.
+
+    Returns ``df`` itself when nothing is split, or when Spark's internal classes are not
+    what this expects (another Spark: the same rows, in fewer tasks).
+    """
+    from pyspark.sql import DataFrame as PyDataFrame
+
+    wanted = {p: k for p, k in pieces.items() if k > 1}
+    if not wanted:
+        return df
+    session = df.sparkSession
+    try:
+        shuffled = _shuffled_rdd(df._jdf.queryExecution().analyzed().rdd())
+        if shuffled is None:
+            return df
+        dependency = shuffled.dependencies().head()
+        maps = int(dependency.rdd().getNumPartitions())
+        jvm = session._jvm
+        execution = jvm.org.apache.spark.sql.execution
+        specs = []
+        for p in range(int(dependency.partitioner().numPartitions())):
+            if wanted.get(p, 1) > 1 and maps > 1:
+                specs += [
+                    execution.PartialReducerPartitionSpec(p, start, end, 0)
+                    for start, end in map_ranges(maps, wanted[p])
+                ]
+            else:
+                specs.append(execution.CoalescedPartitionSpec(p, p + 1, jvm.scala.Option.empty()))
+        array = session.sparkContext._gateway.new_array(execution.ShufflePartitionSpec, len(specs))
+        for i, spec in enumerate(specs):
+            array[i] = spec
+        reporter = jvm.org.apache.spark.sql.execution.metric.SQLShuffleReadMetricsReporter
+        metrics = reporter.createShuffleReadMetrics(session._jsc.sc())
+        rows = execution.ShuffledRowRDD(dependency, metrics, array)
+        jframe = session._jsparkSession.internalCreateDataFrame(rows, df._jdf.schema(), False)
+    except Exception as exc:  # Spark-internal classes missing or changed
+        logger.warning("large partitions are written by one task each (%s)", exc)
+        return df
+    return PyDataFrame(jframe, session)
+
+
 def release_shuffle(df: DataFrame) -> None:
     """Delete the shuffle files behind a DataFrame made by :func:`shuffled_once`.
 
@@ -74,22 +139,28 @@ def release_shuffle(df: DataFrame) -> None:
     stream that runs for hours should not wait for that. Best effort.
     """
     try:
-        shuffle = _first_shuffle(df._jdf.queryExecution().analyzed().rdd())
+        shuffled = _shuffled_rdd(df._jdf.queryExecution().analyzed().rdd())
         cleaner = df.sparkSession._jsc.sc().cleaner()
-        if shuffle is not None and cleaner.isDefined():
-            cleaner.get().doCleanupShuffle(shuffle, False)
+        if shuffled is not None and cleaner.isDefined():
+            cleaner.get().doCleanupShuffle(int(shuffled.dependencies().head().shuffleId()), False)
     except Exception:  # not a DataFrame over an RDD, or Spark-internal API moved
         logger.debug("could not release a batch's shuffle", exc_info=True)
 
 
-def _first_shuffle(rdd: Any, depth: int = 8) -> int | None:
-    """The id of the nearest shuffle that ``rdd`` reads (through narrow dependencies)."""
+def _shuffled_rdd(rdd: Any, depth: int = 8) -> Any:
+    """The nearest RDD that reads a shuffle, through narrow dependencies from ``rdd``."""
     for _ in range(depth):
         dependencies = rdd.dependencies()
         if dependencies.isEmpty():
             return None
         dependency = dependencies.head()
         if dependency.getClass().getSimpleName() == "ShuffleDependency":
-            return int(dependency.shuffleId())
+            return rdd
         rdd = dependency.rdd()
     return None
+
+
+def _first_shuffle(rdd: Any) -> int | None:
+    """The id of the nearest shuffle that ``rdd`` reads (through narrow dependencies)."""
+    shuffled = _shuffled_rdd(rdd)
+    return None if shuffled is None else int(shuffled.dependencies().head().shuffleId())

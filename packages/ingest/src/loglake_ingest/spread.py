@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Final
 
@@ -36,6 +38,26 @@ _MASK: Final = 0xFFFFFFFF
 def date_slot(day: date, slots: int = DATE_SLOTS) -> int:
     """The slot of a valid row of ``day`` (what :func:`slot_key` computes in Spark)."""
     return (day - EPOCH).days % slots
+
+
+def split_pieces(
+    rows_by_date: Mapping[date, int], max_rows: int, slots: int = DATE_SLOTS
+) -> dict[int, int]:
+    """Tasks to write each slot with, for the slots whose date needs more than one file.
+
+    A date with more than ``max_rows`` rows (the target file size) is written as several
+    files anyway; spreading its rows over ``ceil(rows / max_rows)`` tasks writes those files
+    at the same time instead of one after another in one task. A slot shared by several
+    dates stays one task (each of its dates one file).
+    """
+    dates: dict[int, list[date]] = defaultdict(list)
+    for day in rows_by_date:
+        dates[date_slot(day, slots)].append(day)
+    pieces = {}
+    for slot, days in dates.items():
+        if len(days) == 1 and rows_by_date[days[0]] > max_rows:
+            pieces[slot] = -(-rows_by_date[days[0]] // max_rows)
+    return pieces
 
 
 def slot_key(valid: Column, day: Column, slots: int = DATE_SLOTS) -> Column:
