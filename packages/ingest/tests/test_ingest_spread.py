@@ -43,6 +43,7 @@ def test_only_a_date_above_the_file_size_is_split_and_into_enough_tasks():
     rows = {big: 25, small: 10, DAY + timedelta(days=2): 3}
     assert split_pieces(rows, max_rows=10) == {date_slot(big): 3}
     assert split_pieces({big: 10}, max_rows=10) == {}  # one file holds it
+    assert split_pieces({None: 50}, max_rows=10) == {}  # type: ignore[dict-item]
     # two dates in one slot stay one task: each still gets a single file
     assert split_pieces({small: 30, shared + timedelta(days=1): 1}, max_rows=10) == {}
 

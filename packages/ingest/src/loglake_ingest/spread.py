@@ -52,7 +52,8 @@ def split_pieces(
     """
     dates: dict[int, list[date]] = defaultdict(list)
     for day in rows_by_date:
-        dates[date_slot(day, slots)].append(day)
+        if isinstance(day, date):  # a valid row always has one; never fail a batch on it
+            dates[date_slot(day, slots)].append(day)
     pieces = {}
     for slot, days in dates.items():
         if len(days) == 1 and rows_by_date[days[0]] > max_rows:
