@@ -139,10 +139,10 @@ def release_shuffle(df: DataFrame) -> None:
     stream that runs for hours should not wait for that. Best effort.
     """
     try:
-        shuffled = _shuffled_rdd(df._jdf.queryExecution().analyzed().rdd())
+        shuffle = _first_shuffle(df._jdf.queryExecution().analyzed().rdd())
         cleaner = df.sparkSession._jsc.sc().cleaner()
-        if shuffled is not None and cleaner.isDefined():
-            cleaner.get().doCleanupShuffle(int(shuffled.dependencies().head().shuffleId()), False)
+        if shuffle is not None and cleaner.isDefined():
+            cleaner.get().doCleanupShuffle(shuffle, False)
     except Exception:  # not a DataFrame over an RDD, or Spark-internal API moved
         logger.debug("could not release a batch's shuffle", exc_info=True)
 
