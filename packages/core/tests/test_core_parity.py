@@ -802,3 +802,27 @@ def test_batch_now_is_the_query_time_and_keeps_stream_code_the_same(spark: Any) 
     assert all(len(times) == 1 for _, times in seen)  # one time per micro-batch
     assert len({next(iter(times)) for _, times in seen}) == len(seen)  # a new one each batch
     assert seen[-1][0] == seen[1][0], [count for count, _ in seen]  # no new classes
+
+
+@pytest.mark.spark
+def test_declined_rows_take_the_rules_in_one_function(spark: Any) -> None:
+    """With the accelerator, the query's plan holds no rule: ``DeclinedRules`` runs them.
+
+    Each projection holding a function Spark cannot compile into the stage's code copies
+    every row; the plan keeps one (the batch time), and the rules decide the declined rows.
+    """
+    import re
+
+    from loglake_core.spark import rules
+
+    df = spark.createDataFrame(
+        [(b'{"event_id": 1}',), (b"[]",), (_accelerator_corpus()[3],)], "value binary"
+    )
+    checked = rules.validate_values(df)
+    plan = checked._jdf.queryExecution().executedPlan().toString()
+    assert "loglake_declined_" in plan
+    uncompiled = re.findall(r"^[ +\-:]*Project \[", plan, flags=re.MULTILINE)
+    assert len(uncompiled) == 1, plan
+    got = [(r.reason_code, r.reason_field) for r in checked.collect()]
+    assert got == [("wrong_type", "event_id"), ("not_object", None), (None, None)]
+    assert checked.collect()[2].event_id == "e-2"  # a \\u escape: declined, and valid

@@ -38,17 +38,20 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from pyspark.sql import functions as F  # noqa: N812 - the usual Spark alias
 from pyspark.sql.types import (
+    BinaryType,
     DoubleType,
     LongType,
     MapType,
     StringType,
     StructField,
     StructType,
+    TimestampType,
 )
 
 from loglake_core.jsontext import (
@@ -72,13 +75,18 @@ from loglake_core.validate import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = ["REASON_COLUMNS", "validate_values"]
+
+logger = logging.getLogger(__name__)
 
 #: Columns ``validate_values`` adds besides the event fields.
 REASON_COLUMNS: Final = ("reason_code", "reason_field", "reason_message")
 _P: Final = "__ll_"  # prefix of helper columns, dropped at the end
+#: The columns of the relation ``DeclinedRules`` projections read (``_register_declined``).
+_DECLINED_VALUE: Final = "__ll_in_message"
+_DECLINED_NOW: Final = "__ll_in_now"
 _INT_TYPES: Final = ("BIGINT", "INT", "SMALLINT", "TINYINT")
 _SHOW_CHARS: Final = 60
 #: Epoch milliseconds are clamped to this before multiplying (beyond it, the decision
@@ -707,22 +715,134 @@ def validate_values(
         if accelerate
         else None
     )
+    declined = _register_declined(df.sparkSession, config) if accel_name else None
     fast_path = fast_path and accel_name is None
     mask = not keep_accepted_value
     if now_col is not None and not isinstance(now_col, str):
-        return _build_plan(value_col, config, now_col, fast_path, accel_name, mask).apply(df)
+        return _build_plan(value_col, config, now_col, fast_path, accel_name, mask, declined).apply(
+            df
+        )
     # Building the columns costs hundreds of Py4J calls; a plan is reusable (unresolved
     # columns), so one is kept per Spark application and settings (once per micro-batch
     # would be wasted time).
     app = df.sparkSession.sparkContext.applicationId
-    key = (app, value_col, config, now_col, fast_path, accel_name, mask)
+    key = (app, value_col, config, now_col, fast_path, accel_name, mask, declined)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _build_plan(value_col, config, now_col, fast_path, accel_name, mask)
+        plan = _build_plan(value_col, config, now_col, fast_path, accel_name, mask, declined)
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = plan
     return plan.apply(df)
+
+
+#: The columns ``validate_values`` adds, in order.
+OUTPUT_COLUMNS: Final = (
+    *(f.name for f in EVENT_FIELDS),
+    "page",
+    "_rescued",
+    "event_date",
+    *REASON_COLUMNS,
+)
+
+
+def _accepted_outputs() -> dict[str, Column]:
+    """Each output column of a row the accelerator took, from its result (``acc``)."""
+    acc = _c("acc")
+    micros = acc["event_time"]
+    outputs: dict[str, Column] = {}
+    for f in EVENT_FIELDS:
+        given = acc[f.name]
+        if f.name == "level":
+            given = F.coalesce(given, F.lit(DEFAULT_LEVEL))
+        outputs[f.name] = (
+            F.timestamp_micros(micros) if f.name == "event_time" else given.cast(spark_type(f.type))
+        )
+    outputs["page"] = acc["page"]
+    outputs["_rescued"] = acc["_rescued"]
+    outputs["event_date"] = _date_of_micros(micros)
+    return outputs
+
+
+def _date_of_micros(micros: Column) -> Column:
+    return F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY)).cast("int"))
+
+
+def _declined_plan(out: _Plan, raw: Column, now_micros: Column, declined_name: str) -> _Plan:
+    """The accelerator's result for the rows it takes, ``DeclinedRules`` for the others.
+
+    ``raw`` is the message of a row the accelerator declined (null on the others).
+    """
+    out = _stage(out, slow=F.when(raw.isNotNull(), F.call_function(declined_name, raw, now_micros)))
+    took = _c("acc").isNotNull()
+    accepted = _accepted_outputs()
+    out.outputs = [
+        (
+            F.when(took, accepted[name]).otherwise(_c("slow")[name])
+            if name in accepted
+            else _c("slow")[name]
+        ).alias(name)
+        for name in OUTPUT_COLUMNS
+    ]
+    return out
+
+
+def _register_declined(spark: SparkSession, config: ValidationConfig) -> str | None:
+    """Register ``DeclinedRules`` over this validator's projections; its name, or ``None``.
+
+    The projections are those of the optimised plan of ``validate_values`` (without the
+    accelerator) over an opaque relation of ``(message, now)``, so the rules are the ones
+    every other caller runs. ``None`` (the query then holds the rules itself, as without
+    the accelerator) when that plan is not a chain of projections or the class is missing.
+    """
+    import hashlib
+
+    from py4j.protocol import Py4JError
+
+    contract = accel.contract_json(config, FAST_PATH_MAX_BYTES)
+    name = "loglake_declined_" + hashlib.sha256(contract.encode()).hexdigest()[:12]
+    jsession = spark._jsparkSession  # type: ignore[attr-defined]
+    if jsession.catalog().functionExists(name):
+        return name
+    schema = StructType(
+        [StructField(_DECLINED_VALUE, BinaryType()), StructField(_DECLINED_NOW, TimestampType())]
+    )
+    base = spark.createDataFrame(spark.sparkContext.emptyRDD(), schema)
+    rules = validate_values(
+        base,
+        _DECLINED_VALUE,
+        config=config,
+        now_col=F.col(_DECLINED_NOW),
+        accelerate=False,
+        fast_path=False,
+    ).select(*OUTPUT_COLUMNS)
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    expressions, inputs = jvm.java.util.ArrayList(), jvm.java.util.ArrayList()
+    try:
+        node = rules._jdf.queryExecution().optimizedPlan()
+        while node.nodeName() == "Project":
+            expressions.add(0, node.projectList())
+            inputs.add(0, node.child().output())
+            node = node.child()
+        if node.nodeName() != "LogicalRDD" or expressions.isEmpty():
+            logger.warning(
+                "the validator's plan for declined rows is not a chain of projections (%s); "
+                "the query holds the rules itself",
+                node.nodeName(),
+            )
+            return None
+        udf = jvm.dev.loglake.accel.DeclinedRules(
+            expressions, inputs, jsession.parseDataType(rules.schema.json())
+        )
+        jsession.udf().register(name, udf, jsession.parseDataType(rules.schema.json()))
+    except (Py4JError, TypeError) as exc:
+        logger.warning(
+            "the validator's rules for declined rows could not be set up (%s); the query "
+            "holds the rules itself",
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+        return None
+    return name
 
 
 def _build_plan(
@@ -732,12 +852,15 @@ def _build_plan(
     fast_path: bool,
     accel_name: str | None = None,
     mask_accepted_value: bool = False,
+    declined_name: str | None = None,
 ) -> _Plan:
     """Build every column of ``validate_values`` (see there).
 
     With ``accel_name`` (the registered accelerator) a row it accepts takes its values
     from it, and every other column sees a null message (nulls are cheap to carry).
     ``mask_accepted_value``: ``keep_accepted_value=False`` of ``validate_values``.
+    ``declined_name`` (the registered ``DeclinedRules`` of these settings, with
+    ``accel_name``): the rules run inside it for the declined rows only (``_declined_plan``).
     """
     if isinstance(now_col, str):
         now_col = F.col(now_col)
@@ -754,6 +877,8 @@ def _build_plan(
     raw = F.when(_c("acc").isNull(), raw)
     if mask_accepted_value and accel_name:
         out.replace = (len(out.stages), value_col, F.when(_c("acc").isNull(), F.col(value_col)))
+    if accel_name and declined_name:
+        return _declined_plan(out, raw, now_micros, declined_name)
     out = _stage(out, bytes=raw, text=raw.cast("string"))
     out = _fast_checks(out, config, fast_path)
     out = _message_checks(out, config)
@@ -833,9 +958,7 @@ def _build_plan(
         F.when(_c("acc").isNotNull(), _c("acc")["_rescued"])
         .when(F.size(rescued) > 0, F.to_json(rescued))
         .alias("_rescued"),
-        F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY)).cast("int")).alias(
-            "event_date"
-        ),
+        _date_of_micros(micros).alias("event_date"),
         _c("error")["code"].alias("reason_code"),
         _c("error")["field"].alias("reason_field"),
         _c("error")["message"].alias("reason_message"),
