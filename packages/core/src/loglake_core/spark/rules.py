@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pyspark.sql import functions as F  # noqa: N812 - the usual Spark alias
 from pyspark.sql.types import (
@@ -94,7 +94,9 @@ _SHOW_CHARS: Final = 60
 _MS_CLAMP: Final = 10**15
 _MICROS_PER_DAY: Final = 86_400 * MICROS_PER_SECOND
 _MAX_PLANS: Final = 16
-_PLANS: dict[tuple[str, str, ValidationConfig, str | None, bool, str | None, bool], _Plan] = {}
+_PLANS: dict[
+    tuple[str, str, ValidationConfig, str | None, bool, str | None, bool, str | None], _Plan
+] = {}
 #: Every event field read as text (a JSON string yields its value, anything else its JSON).
 _STRINGS_SCHEMA: Final = StructType([StructField(f.name, StringType()) for f in EVENT_FIELDS])
 #: Each event field as the fast path reads it: strings as text, numbers typed, the map as a
@@ -801,7 +803,7 @@ def _register_declined(spark: SparkSession, config: ValidationConfig) -> str | N
 
     contract = accel.contract_json(config, FAST_PATH_MAX_BYTES)
     name = "loglake_declined_" + hashlib.sha256(contract.encode()).hexdigest()[:12]
-    jsession = spark._jsparkSession  # type: ignore[attr-defined]
+    jsession: Any = spark._jsparkSession
     if jsession.catalog().functionExists(name):
         return name
     schema = StructType(
@@ -816,7 +818,7 @@ def _register_declined(spark: SparkSession, config: ValidationConfig) -> str | N
         accelerate=False,
         fast_path=False,
     ).select(*OUTPUT_COLUMNS)
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    jvm: Any = spark.sparkContext._jvm
     expressions, inputs = jvm.java.util.ArrayList(), jvm.java.util.ArrayList()
     try:
         node = rules._jdf.queryExecution().optimizedPlan()
