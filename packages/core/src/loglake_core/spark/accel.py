@@ -14,8 +14,9 @@ The jar is built from the sources shipped in this package (``jvm/*.java``, ``jav
 pyspark's own jars) by ``loglake jars fetch``, named after the sources' digest so that a changed
 source never meets an old jar. A local session puts it on the driver's classpath; on a cluster,
 pass it with ``--jars``. Without it the validator gives the same results, only slower. The same
-jar carries the local driver's file system (``jvm/NioLocalFileSystem.java``,
-``loglake_core.spark.session``).
+jar carries ``jvm/DeclinedRules.java``, which runs the Spark rules for the rows the
+accelerator declines (``loglake_core.spark.rules``), and the local driver's file system
+(``jvm/NioLocalFileSystem.java``, ``loglake_core.spark.session``).
 
 Example:
     >>> name = register(spark, contract_json(DEFAULT_VALIDATION_CONFIG, 4096))  # doctest: +SKIP

@@ -27,9 +27,14 @@ columns are reused for every micro-batch of the same Spark application and setti
 The accelerator: when its jar is on Spark's classpath, a Java UDF
 (``loglake_core.spark.accel``) first reads each message and returns the typed fields of
 a flat event that passes every rule, or null. A row it accepts takes its values (and
-``page`` and ``_rescued``) from it; every helper column of a row it accepted sees a null
-message, which costs little. The rules below decide every other row, and they alone
-reject.
+``page`` and ``_rescued``) from it. The rules below decide every other row, and they alone
+reject. With the accelerator they run inside a second Java function, ``DeclinedRules``,
+for the declined rows only: it holds the projections of the optimised plan of these
+rules over a relation of ``(message, now)``, so the rules stay defined here, and the
+query's plan is the accelerator and one call of it (``_register_declined``). In the plan,
+each projection holding a function Spark cannot compile into the stage's code (the
+higher-order functions, ``from_json``) copied every row, accepted or not, and the JIT
+compiled all of the rules' code while a run warmed up.
 
 Example:
     >>> checked = kafka_df.transform(validate_values)  # doctest: +SKIP

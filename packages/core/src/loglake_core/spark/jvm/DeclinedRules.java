@@ -37,8 +37,9 @@ public final class DeclinedRules implements UDF2<byte[], Long, Row> {
 
   /**
    * The compiled projections and the result's converter of each instance (by its id), per
-   * thread: a projection is not thread-safe, and building one generates its code again.
-   * Every task gets its own copy of this object, so the cache is per JVM, not per object.
+   * thread: neither a projection nor some expressions are thread-safe, and building a
+   * projection generates its code again. Every task gets its own copy of this object, so
+   * the cache is per JVM (and thread), not per copy.
    */
   private static final ConcurrentHashMap<String, ThreadLocal<Runner>> RUNNERS =
       new ConcurrentHashMap<>();
@@ -88,10 +89,17 @@ public final class DeclinedRules implements UDF2<byte[], Long, Row> {
   private Runner runner() {
     ThreadLocal<Runner> local = runner;
     if (local == null) {
-      local = RUNNERS.computeIfAbsent(id, key -> ThreadLocal.withInitial(() -> new Runner(this)));
+      local = RUNNERS.computeIfAbsent(id, key -> new ThreadLocal<>());
       runner = local;
     }
-    return local.get();
+    Runner r = local.get();
+    if (r == null) {
+      // from this copy's expressions: some hold state (a JSON writer) that no two threads
+      // may share, and a copy belongs to one task, which runs on this thread
+      r = new Runner(this);
+      local.set(r);
+    }
+    return r;
   }
 
   @Override
