@@ -815,14 +815,17 @@ def test_declined_rows_take_the_rules_in_one_function(spark: Any) -> None:
 
     from loglake_core.spark import rules
 
-    df = spark.createDataFrame(
-        [(b'{"event_id": 1}',), (b"[]",), (_accelerator_corpus()[3],)], "value binary"
-    )
+    values = [b'{"event_id": 1}', b"[]", _accelerator_corpus()[3], None]
+    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i long, value binary")
     checked = rules.validate_values(df)
     plan = checked._jdf.queryExecution().executedPlan().toString()
     assert "loglake_declined_" in plan
     uncompiled = re.findall(r"^[ +\-:]*Project \[", plan, flags=re.MULTILINE)
     assert len(uncompiled) == 1, plan
-    got = [(r.reason_code, r.reason_field) for r in checked.collect()]
-    assert got == [("wrong_type", "event_id"), ("not_object", None), (None, None)]
-    assert checked.collect()[2].event_id == "e-2"  # a \\u escape: declined, and valid
+    rows = sorted(checked.collect(), key=lambda r: r.i)
+    plain = sorted(rules.validate_values(df, accelerate=False).collect(), key=lambda r: r.i)
+    got = [(r.reason_code, r.reason_field) for r in rows]
+    assert got == [(r.reason_code, r.reason_field) for r in plain]
+    assert got[:3] == [("wrong_type", "event_id"), ("not_object", None), (None, None)]
+    assert got[3][0] is not None  # a record without a value is rejected, not taken as valid
+    assert rows[2].event_id == "e-2"  # a \\u escape: declined, and valid

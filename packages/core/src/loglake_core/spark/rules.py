@@ -778,9 +778,11 @@ def _date_of_micros(micros: Column) -> Column:
 def _declined_plan(out: _Plan, raw: Column, now_micros: Column, declined_name: str) -> _Plan:
     """The accelerator's result for the rows it takes, ``DeclinedRules`` for the others.
 
-    ``raw`` is the message of a row the accelerator declined (null on the others).
+    ``raw`` is the message of a row the accelerator declined (null on the others, and on
+    a record without a value, which the rules reject).
     """
-    out = _stage(out, slow=F.when(raw.isNotNull(), F.call_function(declined_name, raw, now_micros)))
+    declined = _c("acc").isNull()
+    out = _stage(out, slow=F.when(declined, F.call_function(declined_name, raw, now_micros)))
     took = _c("acc").isNotNull()
     accepted = _accepted_outputs()
     out.outputs = [
@@ -806,8 +808,9 @@ def _register_declined(spark: SparkSession, config: ValidationConfig) -> str | N
 
     from py4j.protocol import Py4JError
 
-    contract = accel.contract_json(config, FAST_PATH_MAX_BYTES)
-    name = "loglake_declined_" + hashlib.sha256(contract.encode()).hexdigest()[:12]
+    # every setting the rules read (the accelerator's contract holds fewer)
+    settings = accel.contract_json(config, FAST_PATH_MAX_BYTES) + repr(config)
+    name = "loglake_declined_" + hashlib.sha256(settings.encode()).hexdigest()[:12]
     jsession: Any = spark._jsparkSession
     if jsession.catalog().functionExists(name):
         return name

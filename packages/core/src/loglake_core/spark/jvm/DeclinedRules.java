@@ -104,10 +104,7 @@ public final class DeclinedRules implements UDF2<byte[], Long, Row> {
 
   @Override
   public Row call(byte[] message, Long nowMicros) {
-    if (message == null) {
-      return null;
-    }
-    Runner r = runner();
+    Runner r = runner(); // a null message too: the rules say why it is rejected
     InternalRow row = new GenericInternalRow(new Object[] {message, nowMicros});
     for (UnsafeProjection projection : r.projections) {
       row = projection.apply(row);
