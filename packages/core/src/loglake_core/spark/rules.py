@@ -775,24 +775,27 @@ def _date_of_micros(micros: Column) -> Column:
     return F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY)).cast("int"))
 
 
-def _declined_plan(out: _Plan, raw: Column, now_micros: Column, declined_name: str) -> _Plan:
-    """The accelerator's result for the rows it takes, ``DeclinedRules`` for the others.
-
-    ``raw`` is the message of a row the accelerator declined (null on the others, and on
-    a record without a value, which the rules reject).
-    """
-    declined = _c("acc").isNull()
-    out = _stage(out, slow=F.when(declined, F.call_function(declined_name, raw, now_micros)))
+def _outputs(rules: dict[str, Column], accelerated: bool) -> list[Column]:
+    """``OUTPUT_COLUMNS``: the accelerator's values on the rows it took, else the rules'."""
+    accepted = _accepted_outputs() if accelerated else {}
     took = _c("acc").isNotNull()
-    accepted = _accepted_outputs()
-    out.outputs = [
+    return [
         (
-            F.when(took, accepted[name]).otherwise(_c("slow")[name])
-            if name in accepted
-            else _c("slow")[name]
+            F.when(took, accepted[name]).otherwise(rules[name]) if name in accepted else rules[name]
         ).alias(name)
         for name in OUTPUT_COLUMNS
     ]
+
+
+def _declined_plan(out: _Plan, raw: Column, now_micros: Column, declined_name: str) -> _Plan:
+    """The accelerator's result for the rows it takes, ``DeclinedRules`` for the others.
+
+    ``raw`` is the message; the function runs on every row the accelerator declined, a
+    record without a value too (the rules reject it).
+    """
+    declined = _c("acc").isNull()
+    out = _stage(out, slow=F.when(declined, F.call_function(declined_name, raw, now_micros)))
+    out.outputs = _outputs({name: _c("slow")[name] for name in OUTPUT_COLUMNS}, accelerated=True)
     return out
 
 
@@ -841,10 +844,9 @@ def _register_declined(spark: SparkSession, config: ValidationConfig) -> str | N
                 node.nodeName(),
             )
             return None
-        udf = jvm.dev.loglake.accel.DeclinedRules(
-            expressions, inputs, jsession.parseDataType(rules.schema.json())
-        )
-        jsession.udf().register(name, udf, jsession.parseDataType(rules.schema.json()))
+        result_type = jsession.parseDataType(rules.schema.json())
+        udf = jvm.dev.loglake.accel.DeclinedRules(expressions, inputs, result_type)
+        jsession.udf().register(name, udf, result_type)
     except (Py4JError, TypeError) as exc:
         logger.warning(
             "the validator's rules for declined rows could not be set up (%s); the query "
@@ -884,11 +886,11 @@ def _build_plan(
         else F.lit(None).cast(accel.result_schema())
     )
     out = _stage(out, acc=accepted)
-    raw = F.when(_c("acc").isNull(), raw)
     if mask_accepted_value and accel_name:
         out.replace = (len(out.stages), value_col, F.when(_c("acc").isNull(), F.col(value_col)))
     if accel_name and declined_name:
         return _declined_plan(out, raw, now_micros, declined_name)
+    raw = F.when(_c("acc").isNull(), raw)
     out = _stage(out, bytes=raw, text=raw.cast("string"))
     out = _fast_checks(out, config, fast_path)
     out = _message_checks(out, config)
@@ -944,33 +946,15 @@ def _build_plan(
         if f.name == "level":
             typed = F.coalesce(typed, F.lit(DEFAULT_LEVEL))
         values[f.name] = typed
-    for f in EVENT_FIELDS:
-        given = _c("acc")[f.name]
-        if f.name == "level":
-            given = F.coalesce(given, F.lit(DEFAULT_LEVEL))
-        values[f.name] = F.when(_c("acc").isNotNull(), given).otherwise(values[f.name])
     out = _stage(out, error=F.when(_c("acc").isNull(), F.coalesce(*errors)))
     micros = values["event_time"]
     known = F.array(*(F.lit(f.name) for f in EVENT_FIELDS))
     rescued = F.map_filter(_c("obj"), lambda k, _v: ~F.array_contains(known, k))
-    columns = [
-        values[f.name].cast(spark_type(f.type)).alias(f.name)
-        for f in EVENT_FIELDS
-        if f.name != "event_time"
-    ]
-    out.outputs = [
-        *columns[:1],
-        F.timestamp_micros(micros).alias("event_time"),
-        *columns[1:],
-        F.when(_c("acc").isNotNull(), _c("acc")["page"])
-        .otherwise(normalize_page_col(values["page_url"]))
-        .alias("page"),
-        F.when(_c("acc").isNotNull(), _c("acc")["_rescued"])
-        .when(F.size(rescued) > 0, F.to_json(rescued))
-        .alias("_rescued"),
-        _date_of_micros(micros).alias("event_date"),
-        _c("error")["code"].alias("reason_code"),
-        _c("error")["field"].alias("reason_field"),
-        _c("error")["message"].alias("reason_message"),
-    ]
+    checked = {f.name: values[f.name].cast(spark_type(f.type)) for f in EVENT_FIELDS}
+    checked["event_time"] = F.timestamp_micros(micros)
+    checked["page"] = normalize_page_col(values["page_url"])
+    checked["_rescued"] = F.when(F.size(rescued) > 0, F.to_json(rescued))
+    checked["event_date"] = _date_of_micros(micros)
+    checked.update({c: _c("error")[c.removeprefix("reason_")] for c in REASON_COLUMNS})
+    out.outputs = _outputs(checked, accelerated=accel_name is not None)
     return out
