@@ -612,6 +612,11 @@ def _accelerator_corpus() -> list[bytes]:
         ('"message":"ok"', '"attributes":{"k":{"x":"y"}}'),
         ('"message":"ok"', '"status_code":599,"level":"fatal","country":"SE"'),
         ('"message":"ok"', '"status_code":599.0'),
+        ('"message":"ok"', '"country":"se"'),  # a pattern's miss
+        ('"message":"ok"', '"level":"INFO"'),  # not one of the choices
+        ('"message":"ok"', '"status_code":-0'),
+        ('"api"', '"' + "\u00e9" * 128 + '"'),  # 128 characters in 256 bytes: the limit
+        ('"api"', '"' + "\u00e9" * 129 + '"'),
         ('"message":"ok"', '"status_code":2147483648'),
         ('"duration_ms":12.5,', ""),
         ('"event_type":"api_request"', '"event_type":"page_view"'),

@@ -77,6 +77,14 @@ def test_a_split_partition_is_read_by_several_tasks_from_the_same_shuffle(spark)
     halves = sorted(r["count"] for r in per_task if r["p"] in (big, big + 1))
     assert halves == [450, 450]  # two map tasks' worth each: 4 map tasks, balanced rows
     assert sorted(r["id"] for r in split.collect()) == list(range(1000))  # each row once
+    # a write that needs some partitions reads only theirs, split or not
+    alone = split_partitions(spread, {}, only=[big])
+    assert alone.rdd.getNumPartitions() == 1
+    assert sorted(r["id"] for r in alone.collect()) == [i for i in range(1000) if i % 10 < 9]
+    halves_only = split_partitions(spread, {big: 2}, only=[big])
+    assert [len(p) for p in halves_only.rdd.glom().collect()] == [450, 450]
+    others = split_partitions(spread, {big: 2}, only=[p for p in range(3) if p != big])
+    assert sorted(r["id"] for r in others.collect()) == list(range(9, 1000, 10))
     release_shuffle(spread)
 
 

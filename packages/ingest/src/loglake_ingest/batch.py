@@ -10,9 +10,10 @@ The batch is computed once, into one shuffle that puts each date's valid rows in
 partition and the rejected rows in another (``loglake_ingest.spread``), so the de-dup
 operator upstream runs once per batch, later steps plan over plain rows, and raw is
 written one file per date touched with no further shuffle. The count, raw and
-quarantine read that shuffle's files (``loglake_ingest.materialize.shuffled_once``); a
-date above the target file size, written as several files, is read by as many tasks
-(``split_partitions``), which write them at the same time.
+quarantine read that shuffle's files (``loglake_ingest.materialize.shuffled_once``), each
+write only the partitions of its own rows (``split_partitions``); a date above the
+target file size, written as several files, is read by as many tasks, which write them
+at the same time.
 
 Example:
     >>> writer = BatchWriter(spark, config)  # doctest: +SKIP
@@ -251,11 +252,16 @@ class BatchWriter:
                 for write, source, rows, path in (
                     (
                         self._write_raw,
-                        split_partitions(batch, pieces),
+                        split_partitions(batch, pieces, only=range(DATE_SLOTS)),
                         counts.valid_written,
                         self.layout.raw_events,
                     ),
-                    (self._write_quarantine, batch, counts.quarantined, self.layout.raw_quarantine),
+                    (
+                        self._write_quarantine,
+                        split_partitions(batch, {}, only=(DATE_SLOTS,)),
+                        counts.quarantined,
+                        self.layout.raw_quarantine,
+                    ),
                 )
                 if rows and path not in done
             ]

@@ -35,12 +35,14 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-#: A ``DataFrame -> DataFrame`` that adds the typed event columns and reason columns.
+#: A ``DataFrame -> DataFrame`` that adds the typed event columns and reason columns. The
+#: rows ``prepare_stream`` gives it carry the batch time in ``BATCH_NOW``, which it may read
+#: as "now" instead of computing the time again.
 Validator = Callable[["DataFrame"], "DataFrame"]
 
 DEDUP_KEY: Final = "_dedup_key"
 DEDUP_TIME: Final = "_dedup_time"
-_NOW: Final = "_batch_now"
+BATCH_NOW: Final = "_batch_now"
 #: One row in this many Kafka offsets (per partition) is keyed at the batch time.
 HEARTBEAT_EVERY: Final = 1024
 #: Name of the observed metrics of rows entering the de-dup (see ``listener``).
@@ -105,14 +107,17 @@ def prepare_stream(
 
     from loglake_core.spark.clock import batch_now
 
-    # the batch time once per row, in a projection of its own (the clamp reads it twice)
-    validated = validator(source).withColumn(_NOW, batch_now())
+    # The batch time once per row, over the narrow Kafka row, for the validator and the
+    # clamp: a projection that computes it cannot be compiled into the stage's code, and
+    # Spark merged the one after the validator into the validator's last, wide projection.
+    # 2 M records took 0.7 s longer that way (validation and keying, no shuffle).
+    validated = validator(source.withColumn(BATCH_NOW, batch_now()))
     keyed = validated.select(
-        *(c for c in validated.columns if c not in ("value", _NOW)),
+        *(c for c in validated.columns if c not in ("value", BATCH_NOW)),
         # only quarantine keeps the message bytes: the shuffle and state carry less
         sf.when(sf.col("reason_code").isNotNull(), sf.col("value")).alias("value"),
         dedup_key().alias(DEDUP_KEY),
-        dedup_time(window_seconds, sf.col(_NOW)).alias(DEDUP_TIME),
+        dedup_time(window_seconds, sf.col(BATCH_NOW)).alias(DEDUP_TIME),
     )
     return (
         observe_input(keyed)

@@ -9,8 +9,8 @@ commit its state) twice. Two ways to compute it once:
   (Spark's block store); ``release`` frees them.
 * :func:`shuffled_once`: the repartition a write needs anyway, kept as a DataFrame over
   the shuffle's output; ``release_shuffle`` deletes its files. The ingest writer's way.
-  :func:`split_partitions` reads the same shuffle files again with its largest
-  partitions spread over several tasks.
+  :func:`split_partitions` reads the same shuffle files again, only the partitions a
+  write needs, its largest ones spread over several tasks.
 
 Example:
     >>> rows = materialize(validated)  # doctest: +SKIP
@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -83,7 +83,9 @@ def map_ranges(maps: int, pieces: int) -> list[tuple[int, int]]:
     return [(i * maps // count, (i + 1) * maps // count) for i in range(count)]
 
 
-def split_partitions(df: DataFrame, pieces: Mapping[int, int]) -> DataFrame:
+def split_partitions(
+    df: DataFrame, pieces: Mapping[int, int], only: Collection[int] | None = None
+) -> DataFrame:
     """``df`` (made by :func:`shuffled_once`) read again, partition ``p`` by ``pieces[p]`` tasks.
 
     Each piece reads partition ``p``'s blocks from a contiguous range of the shuffle's map
@@ -93,13 +95,17 @@ def split_partitions(df: DataFrame, pieces: Mapping[int, int]) -> DataFrame:
     partitions are read whole, in order, so the result's partitions are the pieces in
     partition order. Nothing is computed again: the shuffle's files are read.
 
-    Returns ``df`` itself when nothing is split, or when Spark's internal classes are not
-    what this expects (another Spark: the same rows, in fewer tasks).
+    ``only`` names the partitions to read (default: all); the others' blocks are not
+    fetched, so a write that needs one partition's rows does not read the whole batch.
+
+    Returns ``df`` itself when there is nothing to split or leave out, or when Spark's
+    internal classes are not what this expects (another Spark: all the rows, in fewer
+    tasks; callers filter the rows they need).
     """
     from pyspark.sql import DataFrame as PyDataFrame
 
     wanted = {p: k for p, k in pieces.items() if k > 1}
-    if not wanted:
+    if not wanted and only is None:
         return df
     session = df.sparkSession
     try:
@@ -111,7 +117,8 @@ def split_partitions(df: DataFrame, pieces: Mapping[int, int]) -> DataFrame:
         jvm = session._jvm
         execution = jvm.org.apache.spark.sql.execution
         specs = []
-        for p in range(int(dependency.partitioner().numPartitions())):
+        partitions = range(int(dependency.partitioner().numPartitions()))
+        for p in partitions if only is None else sorted(set(only) & set(partitions)):
             if wanted.get(p, 1) > 1 and maps > 1:
                 specs += [
                     execution.PartialReducerPartitionSpec(p, start, end, 0)
@@ -127,7 +134,7 @@ def split_partitions(df: DataFrame, pieces: Mapping[int, int]) -> DataFrame:
         rows = execution.ShuffledRowRDD(dependency, metrics, array)
         jframe = session._jsparkSession.internalCreateDataFrame(rows, df._jdf.schema(), False)
     except Exception as exc:  # Spark-internal classes missing or changed
-        logger.warning("large partitions are written by one task each (%s)", exc)
+        logger.warning("the batch is read whole, a partition per task (%s)", exc)
         return df
     return PyDataFrame(jframe, session)
 

@@ -169,17 +169,19 @@ def contract_json(config: ValidationConfig, max_bytes: int) -> str:
 
 
 def result_schema() -> StructType:
-    """What the Java class returns: the event fields (``event_time`` in µs), page, _rescued."""
-    from pyspark.sql.types import LongType, StringType, StructField, StructType
+    """What the Java class returns: the event fields, page, _rescued.
+
+    ``event_time`` in µs; a string field as its UTF-8 bytes (checked well-formed), which
+    the validator casts to a string without decoding or encoding it again.
+    """
+    from pyspark.sql.types import BinaryType, LongType, StringType, StructField, StructType
 
     from loglake_core.spark.schema import spark_type
 
+    special = {"timestamp": LongType(), "string": BinaryType()}
     return StructType(
         [
-            *(
-                StructField(f.name, LongType() if f.type == "timestamp" else spark_type(f.type))
-                for f in EVENT_FIELDS
-            ),
+            *(StructField(f.name, special.get(f.type) or spark_type(f.type)) for f in EVENT_FIELDS),
             StructField("page", StringType()),
             StructField("_rescued", StringType()),
         ]

@@ -10,6 +10,7 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -29,8 +30,9 @@ import org.apache.spark.sql.api.java.UDF2;
  *
  * <p>The rules are not written here: the constructor takes the contract as JSON, built by
  * loglake_core.spark.accel from loglake_core.schema.EVENT_FIELDS and the validator settings.
- * The result is a struct of the event fields in contract order (event_time a long of
- * microseconds, an absent field null), then page, page_url normalised by the steps and
+ * The result is a struct of the event fields in contract order (a string field as its UTF-8
+ * bytes, which Spark takes without encoding them again; event_time a long of microseconds;
+ * an absent field null), then page, page_url normalised by the steps and
  * patterns of loglake_core.pages, also handed over in the contract, then _rescued: the
  * unknown fields as a compact JSON object with sorted keys, or null when there are none.
  */
@@ -76,30 +78,47 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       return null;
     }
     if (c.pageUrlIndex >= 0 && values[c.pageUrlIndex] != null) {
-      values[c.fields.length] = c.pages.normalize((String) values[c.pageUrlIndex]);
+      values[c.fields.length] = c.pages.normalize(utf8((byte[]) values[c.pageUrlIndex]));
     }
     values[c.fields.length + 1] = scanner.rescued();
     return RowFactory.create(values);
   }
 
+  static String utf8(byte[] bytes) {
+    return new String(bytes, StandardCharsets.UTF_8);
+  }
+
+  /** A pattern's matcher, made once per thread and reset for each text. */
+  static final class Reused {
+    private final ThreadLocal<Matcher> matcher;
+
+    Reused(Pattern pattern) {
+      matcher = ThreadLocal.withInitial(() -> pattern.matcher(""));
+    }
+
+    Matcher on(CharSequence text) {
+      return matcher.get().reset(text);
+    }
+  }
+
   /** loglake_core.pages.normalize_page, with its patterns. */
   static final class PageRules {
-    final Pattern queryFragment;
+    final Reused queryFragment;
     final String trimChars;
-    final Pattern authority;
-    final Pattern idSegment;
+    final Reused authority;
+    final Reused idSegment;
     final String placeholder;
 
     PageRules(JsonNode node) {
-      queryFragment = Pattern.compile(node.get("query_fragment").asText());
+      queryFragment = new Reused(Pattern.compile(node.get("query_fragment").asText()));
       trimChars = node.get("trim_chars").asText();
-      authority = Pattern.compile(node.get("authority").asText());
-      idSegment = Pattern.compile(node.get("id_segment").asText());
+      authority = new Reused(Pattern.compile(node.get("authority").asText()));
+      idSegment = new Reused(Pattern.compile(node.get("id_segment").asText()));
       placeholder = node.get("placeholder").asText();
     }
 
     String normalize(String url) {
-      String text = queryFragment.matcher(url).replaceFirst("");
+      String text = queryFragment.on(url).replaceFirst("");
       int start = 0;
       int end = text.length();
       while (start < end && trimChars.indexOf(text.charAt(start)) >= 0) {
@@ -108,7 +127,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       while (end > start && trimChars.indexOf(text.charAt(end - 1)) >= 0) {
         end--;
       }
-      text = authority.matcher(text.substring(start, end)).replaceFirst("");
+      text = authority.on(text.substring(start, end)).replaceFirst("");
       char[] chars = text.toCharArray();
       for (int i = 0; i < chars.length; i++) {
         if (chars[i] >= 'A' && chars[i] <= 'Z') {
@@ -123,7 +142,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
         int stop = slash < 0 ? text.length() : slash;
         if (stop > from) {
           String segment = text.substring(from, stop);
-          out.append('/').append(idSegment.matcher(segment).matches() ? placeholder : segment);
+          out.append('/').append(idSegment.on(segment).matches() ? placeholder : segment);
         }
         from = stop + 1;
       }
@@ -132,7 +151,8 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
   }
 
   private static boolean accepts(Contract c, Object[] values, long nowMicros) {
-    Object eventType = c.eventTypeIndex >= 0 ? values[c.eventTypeIndex] : null;
+    Object typeBytes = c.eventTypeIndex >= 0 ? values[c.eventTypeIndex] : null;
+    String eventType = typeBytes == null ? null : utf8((byte[]) typeBytes);
     for (int i = 0; i < c.fields.length; i++) {
       FieldRule f = c.fields[i];
       Object v = values[i];
@@ -144,7 +164,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       }
       switch (f.type) {
         case STRING:
-          if (!f.acceptsString((String) v)) {
+          if (!f.acceptsString((byte[]) v)) {
             return false;
           }
           break;
@@ -162,7 +182,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
           break;
         case TIMESTAMP:
           Long micros =
-              v instanceof String ? isoMicros((String) v, c.naiveAsUtc) : millisMicros((Long) v);
+              v instanceof byte[] ? isoMicros((byte[]) v, c.naiveAsUtc) : millisMicros((Long) v);
           if (micros == null
               || micros < c.minEventMicros
               || micros > nowMicros + c.maxFutureSkewMicros) {
@@ -182,14 +202,9 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
   }
 
   /** YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+hh:mm|-hh:mm)? as loglake_core.timeparse reads it. */
-  static Long isoMicros(String s, boolean naiveAsUtc) {
-    int n = s.length();
-    if (n < 19
-        || s.charAt(4) != '-'
-        || s.charAt(7) != '-'
-        || s.charAt(10) != 'T'
-        || s.charAt(13) != ':'
-        || s.charAt(16) != ':') {
+  static Long isoMicros(byte[] s, boolean naiveAsUtc) {
+    int n = s.length;
+    if (n < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') {
       return null;
     }
     int year = digits(s, 0, 4);
@@ -203,9 +218,9 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     }
     int pos = 19;
     long fraction = 0;
-    if (pos < n && s.charAt(pos) == '.') {
+    if (pos < n && s[pos] == '.') {
       int start = ++pos;
-      while (pos < n && s.charAt(pos) >= '0' && s.charAt(pos) <= '9') {
+      while (pos < n && s[pos] >= '0' && s[pos] <= '9') {
         pos++;
       }
       int count = pos - start;
@@ -213,7 +228,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
         return null;
       }
       for (int k = 0; k < 6; k++) {
-        fraction = fraction * 10 + (k < count ? s.charAt(start + k) - '0' : 0);
+        fraction = fraction * 10 + (k < count ? s[start + k] - '0' : 0);
       }
     }
     int offsetMinutes = 0;
@@ -221,17 +236,15 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       if (!naiveAsUtc) {
         return null;
       }
-    } else if (s.charAt(pos) == 'Z' && pos + 1 == n) {
+    } else if (s[pos] == 'Z' && pos + 1 == n) {
       offsetMinutes = 0;
-    } else if ((s.charAt(pos) == '+' || s.charAt(pos) == '-')
-        && pos + 6 == n
-        && s.charAt(pos + 3) == ':') {
+    } else if ((s[pos] == '+' || s[pos] == '-') && pos + 6 == n && s[pos + 3] == ':') {
       int oh = digits(s, pos + 1, 2);
       int om = digits(s, pos + 4, 2);
       if (oh < 0 || om < 0 || om > 59 || oh * 60 + om > 18 * 60) {
         return null;
       }
-      offsetMinutes = (oh * 60 + om) * (s.charAt(pos) == '-' ? -1 : 1);
+      offsetMinutes = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
     } else {
       return null;
     }
@@ -247,10 +260,10 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
         + fraction;
   }
 
-  private static int digits(String s, int start, int count) {
+  private static int digits(byte[] s, int start, int count) {
     int value = 0;
     for (int k = start; k < start + count; k++) {
-      char ch = s.charAt(k);
+      byte ch = s[k];
       if (ch < '0' || ch > '9') {
         return -1;
       }
@@ -297,7 +310,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     final Double maximum;
     final boolean exclusiveMaximum;
     final Set<String> choices;
-    final Pattern pattern;
+    final Reused pattern;
 
     FieldRule(JsonNode node) {
       name = node.get("name").asText();
@@ -315,17 +328,36 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       } else {
         choices = null;
       }
-      pattern = node.path("pattern").isTextual() ? Pattern.compile(node.get("pattern").asText()) : null;
+      pattern =
+          node.path("pattern").isTextual()
+              ? new Reused(Pattern.compile(node.get("pattern").asText()))
+              : null;
     }
 
-    boolean acceptsString(String v) {
-      if (maxLength >= 0 && v.length() > maxLength && v.codePointCount(0, v.length()) > maxLength) {
+    /** The rules of a string field, over its UTF-8 bytes (decoded only for a set or pattern). */
+    boolean acceptsString(byte[] v) {
+      if (maxLength >= 0 && v.length > maxLength && codePoints(v) > maxLength) {
         return false;
       }
-      if (choices != null && !choices.contains(v)) {
+      if (choices == null && pattern == null) {
+        return true;
+      }
+      String text = utf8(v);
+      if (choices != null && !choices.contains(text)) {
         return false;
       }
-      return pattern == null || pattern.matcher(v).find();
+      return pattern == null || pattern.on(text).find();
+    }
+
+    /** Characters in well-formed UTF-8: the bytes that do not continue a sequence. */
+    private static int codePoints(byte[] v) {
+      int n = 0;
+      for (byte x : v) {
+        if ((x & 0xc0) != 0x80) {
+          n++;
+        }
+      }
+      return n;
     }
 
     boolean acceptsNumber(double v) {
@@ -342,6 +374,8 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
   /** The contract: fields in order and the validator settings. */
   static final class Contract {
     final FieldRule[] fields;
+    /** For each key length, the fields whose name has that many bytes. */
+    final int[][] byLength;
     final int maxBytes;
     final boolean naiveAsUtc;
     final long minEventMicros;
@@ -371,6 +405,24 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       }
       eventTypeIndex = typeIndex;
       pageUrlIndex = urlIndex;
+      int longest = 0;
+      for (FieldRule f : fields) {
+        longest = Math.max(longest, f.key.length);
+      }
+      byLength = new int[longest + 1][];
+      for (int len = 0; len <= longest; len++) {
+        int count = 0;
+        for (FieldRule f : fields) {
+          count += f.key.length == len ? 1 : 0;
+        }
+        byLength[len] = new int[count];
+        count = 0;
+        for (int i = 0; i < fields.length; i++) {
+          if (fields[i].key.length == len) {
+            byLength[len][count++] = i;
+          }
+        }
+      }
       pages = new PageRules(root.get("pages"));
       maxBytes = root.get("max_bytes").asInt();
       naiveAsUtc = root.get("naive_as_utc").asBoolean();
@@ -451,7 +503,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
           return (values[field] = string()) != null;
         case TIMESTAMP:
           if (pos < b.length && b[pos] == '"') {
-            return (values[field] = string()) != null;
+            return (values[field] = string()) != null; // read by isoMicros
           }
           return (values[field] = integer()) != null;
         case DOUBLE:
@@ -522,14 +574,14 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
         return map;
       }
       while (true) {
-        String k = string();
+        byte[] k = string();
         skipWs();
         if (k == null || !take(':')) {
           return null;
         }
         skipWs();
-        String v = string();
-        if (v == null || map.put(k, v) != null) {
+        byte[] v = string();
+        if (v == null || map.put(utf8(k), utf8(v)) != null) {
           return null;
         }
         skipWs();
@@ -560,10 +612,16 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       }
       int len = pos - start;
       pos++;
-      for (int i = 0; i < c.fields.length; i++) {
-        byte[] k = c.fields[i].key;
-        if (k.length == len && java.util.Arrays.equals(b, start, pos - 1, k, 0, len)) {
-          return i;
+      if (len < c.byLength.length) {
+        for (int i : c.byLength[len]) {
+          byte[] k = c.fields[i].key;
+          int j = 0;
+          while (j < len && b[start + j] == k[j]) {
+            j++;
+          }
+          if (j == len) {
+            return i;
+          }
         }
       }
       for (int i = start; i < pos - 1; i++) {
@@ -577,7 +635,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
     }
 
     /** A string with no escape but the short ones, strict UTF-8 and no control character. */
-    private String string() {
+    private byte[] string() {
       if (!take('"')) {
         return null;
       }
@@ -612,7 +670,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       }
       int end = pos++;
       if (!escaped) {
-        return new String(b, start, end - start, StandardCharsets.UTF_8);
+        return java.util.Arrays.copyOfRange(b, start, end);
       }
       byte[] out = new byte[end - start];
       int n = 0;
@@ -633,7 +691,7 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
           out[n++] = x;
         }
       }
-      return new String(out, 0, n, StandardCharsets.UTF_8);
+      return java.util.Arrays.copyOf(out, n);
     }
 
     /** Bytes of a well-formed UTF-8 sequence at i (2-4), or 0 (what Python also rejects). */
@@ -687,7 +745,11 @@ public final class AcceptFlatEvent implements UDF2<byte[], Long, Row> {
       if (digits < 0 || (pos < b.length && (b[pos] == '.' || b[pos] == 'e' || b[pos] == 'E'))) {
         return null;
       }
-      return Long.parseLong(new String(b, start, pos - start, StandardCharsets.US_ASCII));
+      long value = 0;
+      for (int i = b[start] == '-' ? start + 1 : start; i < pos; i++) {
+        value = value * 10 + (b[i] - '0');
+      }
+      return b[start] == '-' ? -value : value;
     }
 
     /** A JSON number with at most 16 integer, 20 fraction and 2 exponent digits, or null. */
