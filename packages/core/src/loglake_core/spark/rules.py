@@ -759,11 +759,12 @@ def _accepted_outputs() -> dict[str, Column]:
     micros = acc["event_time"]
     outputs: dict[str, Column] = {}
     for f in EVENT_FIELDS:
+        if f.name == "event_time":
+            outputs[f.name] = F.timestamp_micros(micros)
+            continue
         # a string arrives as UTF-8 bytes: the cast wraps them (``accel.result_schema``)
         given = acc[f.name].cast(spark_type(f.type))
-        if f.name == "level":
-            given = F.coalesce(given, F.lit(DEFAULT_LEVEL))
-        outputs[f.name] = F.timestamp_micros(micros) if f.name == "event_time" else given
+        outputs[f.name] = F.coalesce(given, F.lit(DEFAULT_LEVEL)) if f.name == "level" else given
     outputs["page"] = acc["page"]
     outputs["_rescued"] = acc["_rescued"]
     outputs["event_date"] = _date_of_micros(micros)
