@@ -136,7 +136,7 @@ WRITE_CONF: Final = {"spark.sql.maxConcurrentOutputFileWriters": "16"}
 
 #: No micro-batch without data. Spark otherwise runs one after a batch that moved the
 #: watermark, only so that the de-dup evicts old ids; that batch scans the whole de-dup
-#: state (1-3 s at 4-5 M ids) and ends every ``--available-now`` drain. The next batch
+#: state (0.9-1.3 s at 4-5 M ids) and ends every ``--available-now`` drain. The next batch
 #: with data evicts them instead: ids stay in the state longer, never shorter.
 TRIGGER_CONF: Final = {"spark.sql.streaming.noDataMicroBatches.enabled": "false"}
 

@@ -950,7 +950,11 @@ def _build_plan(
     micros = values["event_time"]
     known = F.array(*(F.lit(f.name) for f in EVENT_FIELDS))
     rescued = F.map_filter(_c("obj"), lambda k, _v: ~F.array_contains(known, k))
-    checked = {f.name: values[f.name].cast(spark_type(f.type)) for f in EVENT_FIELDS}
+    checked = {
+        f.name: values[f.name].cast(spark_type(f.type))
+        for f in EVENT_FIELDS
+        if f.name != "event_time"
+    }
     checked["event_time"] = F.timestamp_micros(micros)
     checked["page"] = normalize_page_col(values["page_url"])
     checked["_rescued"] = F.when(F.size(rescued) > 0, F.to_json(rescued))
