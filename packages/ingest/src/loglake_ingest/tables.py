@@ -26,23 +26,30 @@ QUARANTINE_PARTITION: Final = "ingest_date"
 
 #: Table property naming the columns Delta keeps min/max statistics for (data skipping).
 STATS_PROPERTY: Final = "delta.dataSkippingStatsColumns"
-#: raw/events keeps statistics on the columns queries filter on. Free text and random ids
-#: (message, user_agent, page_url, event_id, session_id, user_id) skip no file, and their
-#: statistics were 7 % of ingest's task time (every value compared as it is written).
+#: raw/events keeps statistics on the columns whose ranges differ from file to file. A
+#: raw file holds one micro-batch's rows of one date: its event times, ingest time and
+#: Kafka offsets are narrow ranges, so a time or offset filter skips files. Every other
+#: column holds its whole range of values in every file (each batch has every event type,
+#: service, page, level and country), so its statistics skip nothing, and keeping them
+#: cost time for every value written: 2 M rows took 7.5-7.9 s to write with twelve such
+#: columns, 6.7 s with these four (docs/benchmarks.md).
 RAW_STATS_COLUMNS: Final = (
     "event_time",
-    "event_type",
-    "service",
-    "page",
-    "status_code",
-    "level",
-    "tti_ms",
-    "country",
-    "app_version",
     "ingest_time",
     "kafka_partition",
     "kafka_offset",
 )
+#: Table properties of raw/events besides its statistics. Delta hands a table's properties
+#: to the Parquet writer of every write (ingest, replay, OPTIMIZE), so Parquet's per-column
+#: settings can live there. These columns hold a distinct value in (almost) every row; a
+#: dictionary never pays off, and Parquet fills one up to its size limit in every file
+#: before it gives up and encodes the values plainly (about 25 k event ids, 130 k times
+#: or offsets per file). Without it the files were as large or smaller and 2 M rows took
+#: 0.4 s less to write.
+RAW_PARQUET_PROPERTIES: Final = {
+    f"parquet.enable.dictionary#{column}": "false"
+    for column in ("event_id", "event_time", "kafka_offset")
+}
 #: raw/quarantine: the Kafka coordinates, the reason and when (not the message bytes).
 QUARANTINE_STATS_COLUMNS: Final = (
     "kafka_topic",
@@ -156,7 +163,7 @@ def ensure_tables(spark: SparkSession, layout: LakeLayout) -> None:
         raw_events_schema(),
         RAW_PARTITION,
         RAW_STATS_COLUMNS,
-        properties=checkpoints,
+        properties={**checkpoints, **RAW_PARQUET_PROPERTIES},
     )
     _create(
         spark,
