@@ -193,4 +193,4 @@ def test_the_archive_name_tells_python_environments_apart() -> None:
 
     folder = str(Path(pyspark.__file__).resolve().parent)
     assert environment_key() == hashlib.sha256(folder.encode()).hexdigest()[:8]
-    assert f"spark-classes-4-{accel.source_digest()}-{environment_key()}.jsa" == CLASS_ARCHIVE_NAME
+    assert f"spark-classes-5-{accel.source_digest()}-{environment_key()}.jsa" == CLASS_ARCHIVE_NAME

@@ -298,6 +298,63 @@ def test_ingest_tables_checkpoint_their_logs_less_often(spark, tmp_path):
         assert properties[CHECKPOINT_PROPERTY] == str(INGEST_CHECKPOINT_INTERVAL), path
 
 
+def test_raw_files_keep_statistics_and_dictionaries_only_where_they_pay(
+    spark, tmp_path, validator, event, kafka_frame
+):
+    import glob
+
+    import pyarrow.parquet as pq
+    from delta.tables import DeltaTable
+
+    from loglake_ingest.batch import BatchWriter
+    from loglake_ingest.tables import (
+        RAW_PARQUET_PROPERTIES,
+        RAW_STATS_COLUMNS,
+        STATS_PROPERTY,
+        ensure_tables,
+    )
+
+    config = IngestConfig(
+        topics=("t",), lake=str(tmp_path / "lake"), bootstrap="unused:1", control_table=None
+    )
+    layout = config.layout
+    ensure_tables(spark, layout)
+    properties = DeltaTable.forPath(spark, layout.raw_events).detail().first()["properties"]
+    assert properties[STATS_PROPERTY] == ",".join(RAW_STATS_COLUMNS)
+    assert {k: properties[k] for k in RAW_PARQUET_PROPERTIES} == RAW_PARQUET_PROPERTIES
+    now = datetime.now(UTC)
+    values = [event(f"e{i}", now - timedelta(seconds=i)) for i in range(50)]
+    BatchWriter(spark, config, read_offsets=False, query_id="q")(validator(kafka_frame(values)), 0)
+    (data_file,) = glob.glob(f"{layout.raw_events.removeprefix('file://')}/*/*.parquet")
+    group = pq.ParquetFile(data_file).metadata.row_group(0)
+    dictionary = {
+        group.column(i).path_in_schema: group.column(i).has_dictionary_page
+        for i in range(group.num_columns)
+    }
+    # Delta hands the table's properties to the Parquet writer: unique values, no dictionary
+    picked = ("event_id", "event_time", "kafka_offset", "event_type", "service")
+    assert {c: dictionary[c] for c in picked} == {
+        "event_id": False,
+        "event_time": False,
+        "kafka_offset": False,
+        "event_type": True,
+        "service": True,
+    }
+    # the statistics of the first write: only the columns that skip files
+    log = spark.read.json(f"{layout.raw_events}/_delta_log/00000000000000000001.json")
+    (add,) = [json.loads(r["add"]["stats"]) for r in log.where("add IS NOT NULL").collect()]
+    assert set(add["minValues"]) == set(RAW_STATS_COLUMNS)
+
+
+def test_the_local_driver_runs_the_projects_rocksdb(spark):
+    """The de-dup's RocksDB is the project's (tools/jvm/spark/pom.xml), not pyspark's 9.8."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.rocksdb.RocksDB.loadLibrary()
+    version = jvm.org.rocksdb.RocksDB.rocksdbVersion()
+    # from 10.10 a lookup of a missing key returns without a C++ exception in the JNI stub
+    assert (version.getMajor(), version.getMinor()) >= (10, 10)
+
+
 def test_only_a_batch_that_may_run_again_reads_the_commits(
     spark, tmp_path, validator, event, kafka_frame, monkeypatch
 ):

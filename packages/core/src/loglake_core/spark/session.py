@@ -51,7 +51,7 @@ def environment_key() -> str:
 #: accelerator's sources' (its jar's name), and the last part names the Python environment,
 #: whose pyspark jars come first. Two checkouts on one machine (a clone CI runs in, say) each
 #: get their own archive; with one shared name each used the other's and started without.
-CLASS_ARCHIVE_NAME: Final = f"spark-classes-4-{accel.source_digest()}-{environment_key()}.jsa"
+CLASS_ARCHIVE_NAME: Final = f"spark-classes-5-{accel.source_digest()}-{environment_key()}.jsa"
 
 DELTA_CONF: Final[Mapping[str, str]] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -97,7 +97,7 @@ def jars_dir() -> Path:
 def class_archive() -> Path | None:
     """The JVM class archive a local Spark driver starts from, or ``None`` (none, or off).
 
-    ``loglake jars fetch`` builds ``<jars dir>/jvm/spark-classes-4-<digest>-<env>.jsa`` (a HotSpot
+    ``loglake jars fetch`` builds ``<jars dir>/jvm/spark-classes-5-<digest>-<env>.jsa`` (a HotSpot
     application class-data-sharing archive of the classes a Spark and Delta job loads),
     so a local driver maps those classes instead of loading and verifying them at every
     start. ``$LOGLAKE_JVM_CLASS_ARCHIVE`` names another archive, or turns it off with
