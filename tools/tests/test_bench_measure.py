@@ -94,3 +94,21 @@ def test_a_child_sharing_its_parents_address_space_is_counted_once() -> None:
     # a child that merely has the same RSS but its own address space still counts
     memory[20] = (10, jvm[1], 3 * gib)
     assert tree_rss(memory) == (80 << 20) + 2 * jvm[1] + (3 << 20)
+
+
+def test_a_run_waits_for_a_busy_broker_to_go_quiet() -> None:
+    import subprocess
+
+    from loglake_tools.bench.measure import wait_for_quiet_broker
+
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        assert wait_for_quiet_broker(idle.pid, window=0.3, timeout=5) < 1.0  # quiet at once
+        waited = wait_for_quiet_broker(busy.pid, window=0.3, timeout=1.5)
+        assert 1.5 <= waited < 3.0  # never quiet: gives up after the timeout
+        assert wait_for_quiet_broker(None) == 0.0
+    finally:
+        for proc in (idle, busy):
+            proc.kill()
+            proc.wait()

@@ -138,6 +138,42 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     return float(t.user + t.system)
 
 
+#: Before a measured run, wait until the broker uses less than this share of one core...
+BROKER_QUIET_SHARE: Final = 0.1
+#: ...over a window of this many seconds, for at most ``BROKER_QUIET_TIMEOUT`` seconds.
+BROKER_QUIET_WINDOW: Final = 1.0
+BROKER_QUIET_TIMEOUT: Final = 30.0
+
+
+def wait_for_quiet_broker(
+    pid: int | None,
+    *,
+    share: float = BROKER_QUIET_SHARE,
+    window: float = BROKER_QUIET_WINDOW,
+    timeout: float = BROKER_QUIET_TIMEOUT,
+) -> float:
+    """Wait until the broker at ``pid`` is nearly idle; return the seconds waited.
+
+    A broker the bench has just started loads its logs and compiles its code for a while,
+    and on a 2-core machine that took CPU from whichever contender ran first: the first
+    drain after a start saw 9.5 CPU-seconds of broker work, the next ones 3-3.5. Every
+    measured run waits for the same quiet broker. Gives up after ``timeout`` seconds.
+    """
+    began = time.perf_counter()
+    if not pid:
+        return 0.0
+    while time.perf_counter() - began < timeout:
+        before = process_cpu_seconds(pid)
+        time.sleep(window)
+        after = process_cpu_seconds(pid)
+        if before is None or after is None or after - before < share * window:
+            break
+    waited = time.perf_counter() - began
+    if waited > 2 * window:
+        log.info("waited %.1f s for the Kafka broker to go quiet", waited)
+    return round(waited, 3)
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return float(usage.ru_utime + usage.ru_stime)
@@ -284,6 +320,7 @@ def run_measured(
     what = what or os.path.basename(cmd[0])
     reaper = enable_subreaper()
     exclude = {c.pid for c in psutil.Process().children(recursive=True)}
+    wait_for_quiet_broker(broker_pid)
     broker_before = process_cpu_seconds(broker_pid)
     cpu_before = _children_cpu()
     err_fh = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL  # noqa: SIM115
