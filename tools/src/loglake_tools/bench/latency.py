@@ -38,7 +38,7 @@ from loglake_tools.bench.contenders import (
 )
 from loglake_tools.bench.errors import BenchError
 from loglake_tools.bench.load import drop_topic, kafka_record_times, preload
-from loglake_tools.bench.measure import Completed, run_measured
+from loglake_tools.bench.measure import BROKER_QUIET_TIMEOUT, Completed, run_measured
 from loglake_tools.bench.results import Target
 
 if TYPE_CHECKING:
@@ -169,7 +169,8 @@ def bench_latency(cfg: BenchConfig, env: RunEnv, *, rate: float | None = None) -
     thread = threading.Thread(target=run, name="bench-latency-ingest", daemon=True)
     thread.start()
     try:
-        _wait_for(lambda: bool(started), 30, "before starting", None)
+        # the measured run first waits (up to its timeout) for the broker to go quiet
+        _wait_for(lambda: bool(started), 30 + BROKER_QUIET_TIMEOUT, "before starting", None)
         proc = started[0]
         _wait_for(
             lambda: any(b.committed_at for b in read_batches(checkpoint)),
