@@ -351,6 +351,7 @@ def _run_with_queries(monkeypatch, failures):
 
     monkeypatch.setattr(job, "start_query", start_query)
     monkeypatch.setattr(job, "progress_recorder", lambda config: None)
+    monkeypatch.setattr(job, "choose_state_provider", lambda spark, config: "provider")
     monkeypatch.setattr(job, "POLL_SECONDS", 0.0)
     monkeypatch.setattr(tables, "ensure_tables", lambda spark, layout: None)
     streams = SimpleNamespace(addListener=lambda _: None, removeListener=lambda _: None)

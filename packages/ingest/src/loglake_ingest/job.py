@@ -115,10 +115,9 @@ def default_validator(config: IngestConfig) -> Validator:
 #: with about 6.5 M ids that lookup made a 500 k-event batch take 46-61 s instead of
 #: 15-23 s. The job never reads that count (the duplicates it reconciles are the
 #: operator's own metric), so it is off; a checkpoint may switch it either way on restart.
+STATE_PROVIDER_KEY: Final = "spark.sql.streaming.stateStore.providerClass"
 STATE_STORE_CONF: Final = {
-    "spark.sql.streaming.stateStore.providerClass": (
-        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
-    ),
+    STATE_PROVIDER_KEY: "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "false",
     "spark.sql.streaming.stateStore.rocksdb.blockCacheSizeMB": "32",
@@ -126,6 +125,13 @@ STATE_STORE_CONF: Final = {
     "spark.sql.streaming.stateStore.rocksdb.maxWriteBufferNumber": "2",
     "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
 }
+
+
+#: Spark's RocksDB provider with a filter in memory of the keys in the store, which answers
+#: most lookups of new ids without RocksDB (``FilteredRocksDBStateStoreProvider.java`` in
+#: ``loglake_core.spark``'s accelerator jar). The state and its files are the RocksDB
+#: provider's own. New checkpoints use it wherever the jar is on Spark's classpath.
+FILTERED_STATE_PROVIDER: Final = "dev.loglake.state.FilteredRocksDBStateStoreProvider"
 
 
 #: A write task keeps one open file per date it writes (up to this many) instead of sorting
@@ -151,6 +157,57 @@ def session_for(config: IngestConfig) -> SparkSession:
         s3_endpoint=config.s3_endpoint,
         conf={**STATE_STORE_CONF, **WRITE_CONF, **TRIGGER_CONF, **config.spark_conf},
     )
+
+
+def jvm_has_class(spark: SparkSession, name: str) -> bool:
+    """Whether Spark's JVM can load the class ``name`` (its own and the ``--jars`` classes)."""
+    from py4j.protocol import Py4JError
+
+    jvm: Any = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    try:
+        jvm.org.apache.spark.util.Utils.classForName(name, False, False)
+    except Py4JError:
+        return False
+    return True
+
+
+def choose_state_provider(spark: SparkSession, config: IngestConfig) -> str:
+    """The de-dup's state store provider, set on the session for a new checkpoint.
+
+    A checkpoint keeps the provider it was started with (Spark uses the one in its offset
+    log over the session's); a user's ``--conf`` choice comes next; otherwise the filtered
+    RocksDB provider when its jar is on the classpath, else Spark's RocksDB provider.
+
+    Raises:
+        IngestError: the checkpoint's provider is a class this Spark cannot load.
+    """
+    from loglake_ingest.source import checkpoint_conf
+
+    recorded = checkpoint_conf(spark, config.checkpoint_uri).get(STATE_PROVIDER_KEY)
+    if recorded is not None:
+        if not jvm_has_class(spark, recorded):
+            raise IngestError(
+                f"the checkpoint {config.checkpoint_uri} keeps its de-dup state with "
+                f"{recorded}, which is not on this Spark's classpath. "
+                + (
+                    "It is in loglake's accelerator jar: pass that jar with --jars "
+                    "(`loglake jars fetch` builds it)"
+                    if recorded == FILTERED_STATE_PROVIDER
+                    else "Add the jar that holds it"
+                )
+            )
+        return recorded
+    if STATE_PROVIDER_KEY in config.spark_conf:
+        return config.spark_conf[STATE_PROVIDER_KEY]
+    if jvm_has_class(spark, FILTERED_STATE_PROVIDER):
+        spark.conf.set(STATE_PROVIDER_KEY, FILTERED_STATE_PROVIDER)
+        return FILTERED_STATE_PROVIDER
+    logger.info(
+        "the de-dup state uses Spark's RocksDB provider: %s is not on the classpath "
+        "(run `loglake jars fetch`, or pass the accelerator's jar with --jars)",
+        FILTERED_STATE_PROVIDER,
+    )
+    return str(spark.conf.get(STATE_PROVIDER_KEY))
 
 
 def progress_recorder(config: IngestConfig) -> ProgressRecorder | None:
@@ -334,6 +391,8 @@ def run_ingest(
     if source is None:
         check_source(spark, config)  # a wrong topic or broker fails before any table exists
     ensure_tables(spark, config.layout)
+    provider = choose_state_provider(spark, config)
+    logger.info("de-dup state provider: %s", provider)
     writer = BatchWriter(spark, config, progress, read_offsets=source is None)
     stop = StopFlag()
     previous = stop.install() if install_signals else []

@@ -217,6 +217,30 @@ def query_id(spark: SparkSession, checkpoint: str) -> str | None:
     return str(value) if value else None
 
 
+def checkpoint_conf(spark: SparkSession, checkpoint: str) -> dict[str, str]:
+    """The Spark settings the checkpoint's newest offset log entry keeps for its query.
+
+    Spark writes them with every batch's offsets (the state store provider, the number of
+    state partitions, ...) and uses them again, over the session's, when the query restarts.
+    Empty for a new checkpoint.
+    """
+    jvm: Any = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    folder = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/offsets")
+    fs = folder.getFileSystem(conf)
+    if not fs.exists(folder):
+        return {}
+    names = [status.getPath().getName() for status in fs.listStatus(folder)]
+    ids = [int(name) for name in names if name.isdigit()]
+    text = _read_text(spark, f"{checkpoint}/offsets/{max(ids)}") if ids else None
+    lines = (text or "").split("\n")
+    try:
+        found = json.loads(lines[1]).get("conf", {}) if len(lines) > 1 else {}
+    except (ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
 def _initial_offsets(spark: SparkSession, checkpoint: str) -> Offsets | None:
     """Start offsets of the first batch, which the Kafka source logs under ``sources/0``."""
     text = _read_text(spark, f"{checkpoint}/sources/0/0")
