@@ -15,8 +15,10 @@ pyspark's own jars) by ``loglake jars fetch``, named after the sources' digest s
 source never meets an old jar. A local session puts it on the driver's classpath; on a cluster,
 pass it with ``--jars``. Without it the validator gives the same results, only slower. The same
 jar carries ``jvm/DeclinedRules.java``, which runs the Spark rules for the rows the
-accelerator declines (``loglake_core.spark.rules``), and the local driver's file system
-(``jvm/NioLocalFileSystem.java``, ``loglake_core.spark.session``).
+accelerator declines (``loglake_core.spark.rules``), the local driver's file system
+(``jvm/NioLocalFileSystem.java``, ``loglake_core.spark.session``) and the ingest de-dup's
+state store provider (``jvm/FilteredRocksDBStateStoreProvider.java``,
+``loglake_ingest.job.choose_state_provider``).
 
 Example:
     >>> name = register(spark, contract_json(DEFAULT_VALIDATION_CONFIG, 4096))  # doctest: +SKIP

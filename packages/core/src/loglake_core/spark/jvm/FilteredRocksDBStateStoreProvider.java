@@ -31,9 +31,10 @@ import scala.Option;
  * <p>The filter must hold every key of the store (it may hold more). It holds every key put or
  * merged since it was built. It is built by reading the whole store when a store is opened at a
  * version other than the one the filter belongs to (the first batch after a start, a batch run
- * again), and rebuilt, to drop removed keys, whenever a batch reads the whole store anyway (the
- * watermark's eviction) and then commits. A batch that aborts keeps the previous filter, which
- * holds every key of the version the store returns to. Only stores of one column family with one
+ * again). It is rebuilt, to drop removed keys, when a batch reads the whole store anyway (the
+ * watermark's eviction) once a quarter of its keys were removed; the new filter replaces the
+ * old one when that batch commits. A batch that aborts keeps the previous filter, which holds
+ * every key of the version the store returns to. Only stores of one column family with one
  * value per key and no key prefix are filtered; the others are Spark's stores as they are.
  */
 public class FilteredRocksDBStateStoreProvider extends RocksDBStateStoreProvider {
