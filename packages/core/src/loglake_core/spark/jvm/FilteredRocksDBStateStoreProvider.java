@@ -156,7 +156,7 @@ public class FilteredRocksDBStateStoreProvider extends RocksDBStateStoreProvider
       if (!keys.worthRebuilding()) {
         return all;
       }
-      KeyFilter rebuilt = new KeyFilter(Math.max(KeyFilter.FIRST_CAPACITY, 2 * keys.count()));
+      KeyFilter rebuilt = new KeyFilter(KeyFilter.capacityFor(keys.count() + keys.count() / 4));
       next = rebuilt;
       nextComplete = false;
       return new StateStoreIterator<>(
@@ -262,7 +262,8 @@ public class FilteredRocksDBStateStoreProvider extends RocksDBStateStoreProvider
    *
    * <p>Each key sets 6 bits in one 512-bit block, so a lookup touches one cache line per
    * segment. A segment holds up to its capacity (about 1 % false positives at 10 bits per key);
-   * past it, a new segment twice the size takes the new keys.
+   * past it, a new segment for half as many keys as the filter holds takes the new keys, so the
+   * filter stays within about 1.5 times the bits its keys need.
    */
   static final class KeyFilter {
     static final long FIRST_CAPACITY = 1L << 20;
@@ -298,6 +299,10 @@ public class FilteredRocksDBStateStoreProvider extends RocksDBStateStoreProvider
       return total;
     }
 
+    static long capacityFor(long keys) {
+      return Math.max(FIRST_CAPACITY, keys);
+    }
+
     /**
      * Whether a read of the whole store should build a new filter: when a quarter of the keys
      * it holds were removed, or when it has three segments or more (a missing key is then
@@ -327,7 +332,7 @@ public class FilteredRocksDBStateStoreProvider extends RocksDBStateStoreProvider
     void add(UnsafeRow key) {
       int last = segments.length - 1;
       if (lastCount >= capacities[last]) {
-        grow(2 * capacities[last]);
+        grow(capacityFor(total / 2));
         last++;
       }
       set(segments[last], hash(key));
