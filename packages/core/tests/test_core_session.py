@@ -178,7 +178,12 @@ def test_the_jar_digest_covers_every_java_source() -> None:
     from loglake_core.spark import accel
 
     names = [s.name for s in accel._sources()]
-    assert names == ["AcceptFlatEvent.java", "DeclinedRules.java", "NioLocalFileSystem.java"]
+    assert names == [
+        "AcceptFlatEvent.java",
+        "DeclinedRules.java",
+        "FilteredRocksDBStateStoreProvider.java",
+        "NioLocalFileSystem.java",
+    ]
     assert len(accel.source_digest()) == 12
 
 

@@ -141,3 +141,25 @@ def test_a_checkpoint_keeps_its_provider_and_a_missing_one_is_named(spark, tmp_p
     assert "com.example.MissingProvider" in message
     assert other.checkpoint_uri in message
     assert "classpath" in message
+
+
+def test_another_spark_line_keeps_sparks_provider(monkeypatch, tmp_path):
+    """The filtered provider implements Spark's internal interfaces of the line it is built for."""
+    from types import SimpleNamespace
+
+    from loglake_ingest import job, source
+
+    settings = {STATE_PROVIDER_KEY: ROCKSDB_PROVIDER}
+    conf = SimpleNamespace(get=settings.get, set=settings.__setitem__)
+    monkeypatch.setattr(source, "checkpoint_conf", lambda spark, checkpoint: {})
+    monkeypatch.setattr(job, "jvm_has_class", lambda spark, name: True)
+    config = IngestConfig(
+        topics=("t",), lake=str(tmp_path / "lake"), bootstrap="unused:1", control_table=None
+    )
+    assert choose_state_provider(SimpleNamespace(version="4.2.0", conf=conf), config) == (
+        ROCKSDB_PROVIDER
+    )
+    assert settings[STATE_PROVIDER_KEY] == ROCKSDB_PROVIDER
+    assert choose_state_provider(SimpleNamespace(version="4.1.1", conf=conf), config) == (
+        FILTERED_STATE_PROVIDER
+    )

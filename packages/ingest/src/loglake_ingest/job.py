@@ -132,6 +132,9 @@ STATE_STORE_CONF: Final = {
 #: ``loglake_core.spark``'s accelerator jar). The state and its files are the RocksDB
 #: provider's own. New checkpoints use it wherever the jar is on Spark's classpath.
 FILTERED_STATE_PROVIDER: Final = "dev.loglake.state.FilteredRocksDBStateStoreProvider"
+#: The Spark release line that provider is compiled against (pyspark's pin; Glue 6.0 runs
+#: it too). It implements Spark's internal state store interfaces, which other lines change.
+FILTERED_STATE_SPARK: Final = "4.1."
 
 
 #: A write task keeps one open file per date it writes (up to this many) instead of sorting
@@ -176,7 +179,8 @@ def choose_state_provider(spark: SparkSession, config: IngestConfig) -> str:
 
     A checkpoint keeps the provider it was started with (Spark uses the one in its offset
     log over the session's); a user's ``--conf`` choice comes next; otherwise the filtered
-    RocksDB provider when its jar is on the classpath, else Spark's RocksDB provider.
+    RocksDB provider when its jar is on the classpath of the Spark it is built for, else
+    Spark's RocksDB provider.
 
     Raises:
         IngestError: the checkpoint's provider is a class this Spark cannot load.
@@ -199,14 +203,23 @@ def choose_state_provider(spark: SparkSession, config: IngestConfig) -> str:
         return recorded
     if STATE_PROVIDER_KEY in config.spark_conf:
         return config.spark_conf[STATE_PROVIDER_KEY]
-    if jvm_has_class(spark, FILTERED_STATE_PROVIDER):
+    if not spark.version.startswith(FILTERED_STATE_SPARK):
+        logger.info(
+            "the de-dup state uses Spark's RocksDB provider: %s is built for Spark %sx, "
+            "this is Spark %s",
+            FILTERED_STATE_PROVIDER,
+            FILTERED_STATE_SPARK,
+            spark.version,
+        )
+    elif jvm_has_class(spark, FILTERED_STATE_PROVIDER):
         spark.conf.set(STATE_PROVIDER_KEY, FILTERED_STATE_PROVIDER)
         return FILTERED_STATE_PROVIDER
-    logger.info(
-        "the de-dup state uses Spark's RocksDB provider: %s is not on the classpath "
-        "(run `loglake jars fetch`, or pass the accelerator's jar with --jars)",
-        FILTERED_STATE_PROVIDER,
-    )
+    else:
+        logger.info(
+            "the de-dup state uses Spark's RocksDB provider: %s is not on the classpath "
+            "(run `loglake jars fetch`, or pass the accelerator's jar with --jars)",
+            FILTERED_STATE_PROVIDER,
+        )
     return str(spark.conf.get(STATE_PROVIDER_KEY))
 
 
