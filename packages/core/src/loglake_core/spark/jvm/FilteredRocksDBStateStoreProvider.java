@@ -72,7 +72,7 @@ public class FilteredRocksDBStateStoreProvider extends RocksDBStateStoreProvider
         filter = KeyFilter.of(store.iterator(store.iterator$default$1()), KeyFilter.FIRST_CAPACITY);
         filterVersion = version;
       }
-      return new Filtered(store, filter, version);
+      return new Filtered(store, filter);
     }
   }
 
@@ -94,15 +94,13 @@ public class FilteredRocksDBStateStoreProvider extends RocksDBStateStoreProvider
   private final class Filtered implements StateStore {
     private final StateStore store;
     private final KeyFilter keys;
-    private final long version;
     /** Built while the batch reads the whole store; replaces {@code keys} at commit. */
     private KeyFilter next;
     private boolean nextComplete;
 
-    Filtered(StateStore store, KeyFilter keys, long version) {
+    Filtered(StateStore store, KeyFilter keys) {
       this.store = store;
       this.keys = keys;
-      this.version = version;
     }
 
     private void seen(UnsafeRow key) {
