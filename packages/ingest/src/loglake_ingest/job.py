@@ -130,7 +130,7 @@ STATE_STORE_CONF: Final = {
 #: Spark's RocksDB provider with a filter in memory of the keys in the store, which answers
 #: most lookups of new ids without RocksDB (``FilteredRocksDBStateStoreProvider.java`` in
 #: ``loglake_core.spark``'s accelerator jar). The state and its files are the RocksDB
-#: provider's own. New checkpoints use it wherever the jar is on Spark's classpath.
+#: provider's own. New checkpoints use it wherever the jar is on a Spark 4.1 classpath.
 FILTERED_STATE_PROVIDER: Final = "dev.loglake.state.FilteredRocksDBStateStoreProvider"
 #: The Spark release line that provider is compiled against (pyspark's pin; Glue 6.0 runs
 #: it too). It implements Spark's internal state store interfaces, which other lines change.
